@@ -26,13 +26,15 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from scipy.special import ndtr, ndtri
 
 from heritage_core.errors import ConfigError, DataError
-from heritage_core.metrics import SegCounts, counts_from_confusion
+from heritage_core.metrics import SegCounts, counts_from_confusion, load_counts, reduce_counts
 
 __all__ = [
     "BOOTSTRAP_METHODS",
@@ -50,6 +52,7 @@ __all__ = [
     "mean_se",
     "format_mean_se",
     "describe_se",
+    "summarise_counts",
     "simulate_counts",
 ]
 
@@ -158,8 +161,8 @@ def bootstrap_ci(
 
     Args:
         data: per-image counts: a :class:`SegCounts` or a mapping with ``intersection`` and ``union``
-            (then ``statistic(intersection_sum, union_sum)``), or a sequence of arrays with one row per
-            image (then ``statistic(*sums)`` in that order).
+            (then ``statistic(intersection_sum, union_sum)``), a sequence of arrays with one row per
+            image (then ``statistic(*sums)`` in that order), or one such array (``statistic(sum)``).
         statistic: function of the summed arrays, vectorised over a leading resample axis (see module
             docstring); default :func:`mean_iou`.
         n_resamples: number of bootstrap resamples B.
@@ -303,6 +306,8 @@ def gap_ci(
 def _as_arrays(data: Samples, where: str) -> list[np.ndarray]:
     if isinstance(data, SegCounts):
         arrays = [data.intersection, data.union]
+    elif isinstance(data, np.ndarray) or hasattr(data, "detach"):
+        arrays = [data]
     elif isinstance(data, Mapping):
         if "intersection" not in data or "union" not in data:
             raise DataError(f"{where}: a mapping of counts needs 'intersection' and 'union', got keys {sorted(data)}")
@@ -368,7 +373,7 @@ def _bootstrap(
     totals = [m.sum(0) for m in matrices]
     estimate = evaluate([t[None] for t in totals])[0]
     stat_shape = estimate.shape
-    theta_hat_full = estimate.reshape(-1)
+    theta_hat = estimate.reshape(-1)
 
     def evaluate_flat(sums: list[np.ndarray]) -> np.ndarray:
         out = evaluate(sums)
@@ -385,7 +390,7 @@ def _bootstrap(
     k = dist.shape[1]
     probs = np.tile([alpha, 1 - alpha], (k, 1))
     if method == "bca":
-        probs = _bca_probabilities(dist, theta_hat_full, matrices, totals, evaluate_flat, alpha)
+        probs = _bca_probabilities(dist, theta_hat, matrices, totals, evaluate_flat, alpha)
     low, high = _quantiles(dist, probs).T
     n_valid = np.isfinite(dist).sum(0)
     with warnings.catch_warnings():
@@ -396,7 +401,7 @@ def _bootstrap(
         return float(x[0]) if stat_shape == () else x.reshape(stat_shape)
 
     return BootstrapResult(
-        estimate=shaped(theta_hat_full), low=shaped(low), high=shaped(high), standard_error=shaped(se),
+        estimate=shaped(theta_hat), low=shaped(low), high=shaped(high), standard_error=shaped(se),
         method=method, ci=float(ci), n_resamples=int(n_resamples),
         n_valid=int(n_valid[0]) if stat_shape == () else n_valid.reshape(stat_shape), seed=int(seed),
         distribution=dist.reshape((n_resamples, *stat_shape)) if keep_distribution else None,
@@ -615,6 +620,46 @@ def describe_se(ddof: int = 1) -> str:
     """Caption sentence for mean ± SE cells built with this ``ddof``."""
     kind = "sample standard deviation (ddof=1)" if ddof == 1 else f"standard deviation with ddof={ddof}"
     return f"Mean ± standard error over seeds (SE = s/√n, s the {kind}); X marks a missing run."
+
+
+# --------------------------------------------------------------------------- summary of an evaluation file
+def summarise_counts(
+    path: str | Path,
+    *,
+    n_resamples: int = 10_000,
+    ci: float = 0.95,
+    method: str = "percentile",
+    seed: int = 0,
+) -> pd.DataFrame:
+    """One row per head of an ``eval/<partition>.npz``: headline scores and a bootstrap interval of mIoU.
+
+    Args:
+        path: file written by :func:`heritage_core.metrics.save_counts`.
+        n_resamples: bootstrap resamples for the mIoU interval.
+        ci: confidence level in (0, 1).
+        method: ``percentile`` or ``bca``.
+        seed: seed of ``numpy.random.default_rng``.
+
+    Returns:
+        Columns ``head``, ``n_images``, ``miou``, ``miou_low``, ``miou_high``, ``macc``, ``mdice``, ``aacc``,
+        ``n_classes_scored`` (fractions in [0, 1]); the interval is NaN for a head with fewer than 2 images.
+
+    Raises:
+        DataError: the file cannot be read (see :func:`heritage_core.metrics.load_counts`).
+        ConfigError: a bad bootstrap parameter.
+    """
+    _check_config(n_resamples, ci, method, seed, 1000, "summarise_counts")
+    rows = []
+    for head, counts in load_counts(path).items():
+        summary = reduce_counts(counts).summary()
+        low = high = float("nan")
+        if len(counts) >= 2:
+            result = bootstrap_ci(counts, n_resamples=n_resamples, ci=ci, method=method, seed=seed)
+            low, high = float(result.low), float(result.high)
+        rows.append({"head": head, "n_images": len(counts), "miou": summary["miou"], "miou_low": low,
+                     "miou_high": high, "macc": summary["macc"], "mdice": summary["mdice"],
+                     "aacc": summary["aacc"], "n_classes_scored": summary["n_classes_scored"]})
+    return pd.DataFrame(rows)
 
 
 # --------------------------------------------------------------------------- simulation

@@ -8,7 +8,7 @@ import pytest
 from scipy import stats as scipy_stats
 
 from heritage_core.errors import ConfigError, DataError
-from heritage_core.metrics import SegCounts, reduce_counts
+from heritage_core.metrics import SegCounts, reduce_counts, save_counts
 from heritage_core.stats import (
     bootstrap_ci,
     bootstrap_class_iou,
@@ -23,6 +23,7 @@ from heritage_core.stats import (
     paired_bootstrap,
     paired_permutation_test,
     simulate_counts,
+    summarise_counts,
 )
 
 N_IMAGES, N_CLASSES = 120, 8
@@ -87,6 +88,15 @@ def test_same_seed_reproduces_scipy_exactly(counts: SegCounts, method: str) -> N
     # Both draw rng.integers(0, N, (batch, N)) per chunk from default_rng(seed), so the resamples coincide.
     ours = bootstrap_ci(counts, n_resamples=2000, method=method, seed=5, batch=1000)
     theirs = _scipy_by_index(counts, method="BCa" if method == "bca" else "percentile", seed=5, n_resamples=2000)
+    assert ours.low == pytest.approx(theirs.confidence_interval.low, abs=1e-12)
+    assert ours.high == pytest.approx(theirs.confidence_interval.high, abs=1e-12)
+
+
+def test_single_array_of_per_image_values_matches_scipy_mean() -> None:
+    values = np.random.default_rng(0).gamma(2.0, size=50)
+    ours = bootstrap_ci(values, lambda total: total / values.size, n_resamples=1000, method="bca", seed=9)
+    theirs = scipy_stats.bootstrap((values,), np.mean, n_resamples=1000, method="BCa", rng=np.random.default_rng(9))
+    assert ours.estimate == pytest.approx(values.mean())
     assert ours.low == pytest.approx(theirs.confidence_interval.low, abs=1e-12)
     assert ours.high == pytest.approx(theirs.confidence_interval.high, abs=1e-12)
 
@@ -201,3 +211,13 @@ def test_format_mean_se_marks_missing_values() -> None:
     assert format_mean_se([0.5, None, 0.7]) == "X"
     assert format_mean_se([0.5, float("nan")]) == "X"
     assert "ddof=1" in describe_se()
+
+
+def test_summarise_counts_gives_one_row_per_head(tmp_path) -> None:
+    fine = simulate_counts(30, 5, seed=1)
+    binary = simulate_counts(31, 2, head="binary", seed=1)
+    path = save_counts(tmp_path / "ood_test.npz", [fine, binary])
+    table = summarise_counts(path, n_resamples=200)
+    assert table["head"].tolist() == ["fine", "binary"] and table["n_images"].tolist() == [30, 31]
+    assert table.loc[0, "miou"] == pytest.approx(reduce_counts(fine).miou)
+    assert (table["miou_low"] < table["miou"]).all() and (table["miou"] < table["miou_high"]).all()
