@@ -71,7 +71,9 @@ def write_artefact_parquet(path: Path, rows: list[dict], row_group_size: int = 2
     return path
 
 
-def write_csv_folder(root: Path, items: list[dict], image_column: str = "image_path", mask_column: str = "annotation_path") -> Path:
+def write_csv_folder(
+    root: Path, items: list[dict], image_column: str = "image_path", mask_column: str = "annotation_path"
+) -> Path:
     """A folder with ``metadata.csv`` and PNG files; ``items`` hold ``id``, ``image``, ``mask`` arrays and metadata."""
     (root / "images").mkdir(parents=True, exist_ok=True)
     (root / "masks").mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,7 @@ from data_builders import (
 
 from heritage_core.data import readers
 from heritage_core.data.readers import Rejection, decode_image, decode_mask, open_source, target_size
-from heritage_core.data.validate import ItemValidator, allowed_labels, check_source, mask_problem
+from heritage_core.data.validate import ItemValidator, allowed_labels, check_source, label_counts, mask_problem
 from heritage_core.errors import DataError
 
 
@@ -90,6 +90,13 @@ def test_allowed_labels_and_mask_problem() -> None:
     assert "{300}" in (mask_problem(wide, "fine") or "")
 
 
+def test_label_counts() -> None:
+    mask = np.array([[0, 0, 3], [255, 3, 3]], np.uint8)
+    counts = label_counts(mask[:, ::-1])  # non-contiguous views are counted too
+    assert counts.shape == (256,) and counts.sum() == 6
+    assert (counts[0], counts[3], counts[255]) == (2, 3, 1)
+
+
 def _rows(n: int) -> list[dict]:
     rng = np.random.default_rng(0)
     return [
@@ -103,12 +110,11 @@ def test_open_source_detection(tmp_path) -> None:
     assert open_source(tmp_path / "hf").kind == "parquet"
     assert open_source(shard).kind == "parquet"
     assert open_source(shard.parent).kind == "parquet"  # a folder of parquet files
-    csv_dir = write_csv_folder(tmp_path / "csv", [{"id": "a", "material": "Paper", "content": "Line art",
-                                                   "image": np.zeros((4, 4, 3), np.uint8), "mask": np.zeros((4, 4), np.uint8)}])
+    item = {"id": "a", "material": "Paper", "content": "Line art", "image": np.zeros((4, 4, 3), np.uint8),
+            "mask": np.zeros((4, 4), np.uint8)}
+    csv_dir = write_csv_folder(tmp_path / "csv", [item])
     assert open_source(csv_dir).kind == "metadata_csv"
-    bin_dir = write_csv_folder(tmp_path / "bin", [{"id": "a", "material": "Film emulsion", "content": "Photographic depiction",
-                                                   "image": np.zeros((4, 4, 3), np.uint8), "mask": np.zeros((4, 4), np.uint8)}],
-                               image_column="image", mask_column="mask")
+    bin_dir = write_csv_folder(tmp_path / "bin", [item], image_column="image", mask_column="mask")
     assert open_source(bin_dir).kind == "binary_folder"
 
 
@@ -118,6 +124,10 @@ def test_open_source_errors(tmp_path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="holds no dataset"):
         open_source(tmp_path / "empty")
+    (tmp_path / "corrupt" / "data").mkdir(parents=True)
+    (tmp_path / "corrupt" / "data" / "train-00000-of-00001.parquet").write_bytes(b"PAR1 but not really")
+    with pytest.raises(DataError, match=r"train-00000-of-00001.parquet' is not a readable parquet file"):
+        list(open_source(tmp_path / "corrupt").items())
     (tmp_path / "odd").mkdir()
     (tmp_path / "odd" / "metadata.csv").write_text("id,picture,labels\na,x.png,y.png\n")
     with pytest.raises(DataError, match=r"columns \['id', 'picture', 'labels'\]; expected 'image_path'"):

@@ -37,7 +37,8 @@ def _good_rows() -> list[dict]:
 
 def _source(tmp_path: Path, rows: list[dict] | None = None, **kwargs) -> Path:
     root = tmp_path / "artefact"
-    write_artefact_parquet(root / "data" / "train-00000-of-00001.parquet", rows if rows is not None else _good_rows(), **kwargs)
+    rows = rows if rows is not None else _good_rows()
+    write_artefact_parquet(root / "data" / "train-00000-of-00001.parquet", rows, **kwargs)
     return root
 
 
@@ -149,11 +150,13 @@ def test_missing_file_and_binary_values_in_folders(tmp_path: Path) -> None:
     item = {"id": "a", "material": "Paper", "content": "Line art", "image": np.zeros((4, 4, 3), np.uint8),
             "mask": np.zeros((4, 4), np.uint8)}
     root = write_csv_folder(tmp_path / "csv", [item, {**item, "id": "b", "mask": None}])
-    with pytest.raises(DataError, match=r"metadata.csv#row 1 \(id 'b'\): file 'masks/b.png' \(column 'annotation_path'\) cannot be read"):
+    expected = r"metadata.csv#row 1 \(id 'b'\): file 'masks/b.png' \(column 'annotation_path'\) cannot be read"
+    with pytest.raises(DataError, match=expected):
         ingest(root, tmp_path / "cache", max_side_px=64, progress=False)
-    film = write_csv_folder(tmp_path / "film", [{**item, "mask": np.array([[0, 1], [2, 1]], np.uint8).repeat(2, 0).repeat(2, 1)}],
-                            image_column="image", mask_column="mask")
-    with pytest.raises(DataError, match=r"\(id 'a'\): annotation has values \{2\}; allowed at label level 'binary' are 0, 1 and 255"):
+    two = block_mask(np.array([[0, 1], [2, 1]]), 2)
+    film = write_csv_folder(tmp_path / "film", [{**item, "mask": two}], image_column="image", mask_column="mask")
+    expected = r"\(id 'a'\): annotation has values \{2\}; allowed at label level 'binary' are 0, 1 and 255"
+    with pytest.raises(DataError, match=expected):
         ingest(film, tmp_path / "cache", max_side_px=64, progress=False)
     assert not (tmp_path / "cache").exists()
 
@@ -210,7 +213,8 @@ def test_rerun_is_a_noop_until_source_or_size_changes(tmp_path: Path) -> None:
     stat = shard.stat()
     os.utime(shard, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
     touched = ingest(source, out, max_side_px=40, progress=False)
-    assert not touched.noop and touched.fingerprint == ingest(source, tmp_path / "c2", max_side_px=40, progress=False).fingerprint
+    fresh = ingest(source, tmp_path / "c2", max_side_px=40, progress=False)
+    assert not touched.noop and touched.fingerprint == fresh.fingerprint
 
 
 def test_fingerprint_is_deterministic(tmp_path: Path) -> None:

@@ -72,7 +72,8 @@ class IngestReport:
         return (self.n_items + self.n_rejected) / max(self.duration_s, 1e-9)
 
     def __str__(self) -> str:
-        what = f"fingerprint {self.fingerprint[:12]}, max side {self.max_side_px} px, label levels {'/'.join(self.label_levels)}"
+        levels = "/".join(self.label_levels)
+        what = f"fingerprint {self.fingerprint[:12]}, max side {self.max_side_px} px, label levels {levels}"
         if self.noop:
             return (
                 f"ingest no-op: cache '{self.cache}' is up to date with '{self.source}' "
@@ -103,9 +104,10 @@ def _check_out(out: Path, source: Path) -> None:
 
 def _up_to_date(out: Path, meta: dict[str, Any], skip_bad: bool) -> bool:
     """Whether the cache in ``out`` was built from the same source state with the same settings."""
-    if not (out / "dataset.json").is_file():
+    try:
+        old = read_json(out / "dataset.json")
+    except (OSError, ValueError):
         return False
-    old = read_json(out / "dataset.json")
     keys = ("source", "max_side_px", "format", "source_files")
     if any(old.get(k) != meta[k] for k in keys):
         return False
@@ -128,7 +130,10 @@ def _index_row(record: Record, file: str, stored_hw: tuple[int, int]) -> dict[st
     }
 
 
-def _write_items(src: Source, tmp: Path, max_side_px: int, skip_bad: bool, progress: bool) -> tuple[list[dict], list[Rejection]]:
+def _write_items(
+    src: Source, tmp: Path, max_side_px: int, skip_bad: bool, progress: bool
+) -> tuple[list[dict], list[Rejection]]:
+    """Decode, validate and save every item into ``tmp``; the index rows and the rejections."""
     (tmp / "images").mkdir()
     (tmp / "masks").mkdir()
     rows: list[dict[str, Any]] = []

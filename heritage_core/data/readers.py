@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -189,12 +190,13 @@ def decode_image(data: bytes, max_side_px: int | None = None, what: str = "image
             height, width = target_size(*stored, max_side_px)
             if (height, width) != stored:
                 im.draft("RGB", (width, height))  # JPEG only; other formats ignore it
-            rgb = im.convert("RGB")
+            im.load()
+            rgb = im if im.mode == "RGB" else im.convert("RGB")  # no copy of large RGB images
+            if rgb.size != (width, height):
+                rgb = rgb.resize((width, height), Image.Resampling.BOX)
+            return np.asarray(rgb, dtype=np.uint8), stored
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise DataError(f"{what} cannot be decoded ({type(exc).__name__}: {exc})") from None
-    if rgb.size != (width, height):
-        rgb = rgb.resize((width, height), Image.Resampling.BOX)
-    return np.asarray(rgb, dtype=np.uint8), stored
 
 
 def decode_mask(data: bytes, what: str = "annotation") -> np.ndarray:
@@ -238,7 +240,7 @@ def _text(value: Any) -> str:
 
 
 # -------------------------------------------------------------------------------------------- sources
-class Source:
+class Source(ABC):
     """A dataset source: knows its files, its size, and how to read its items.
 
     Attributes:
@@ -251,16 +253,17 @@ class Source:
     def __init__(self, root: Path) -> None:
         self.root = root
 
+    @abstractmethod
     def __len__(self) -> int:
-        raise NotImplementedError
+        """Number of items (rows) in the source, good or bad."""
 
+    @abstractmethod
     def files(self) -> list[Path]:
         """The files whose content makes up the dataset (for the no-op check of ingest)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def items(self, max_side_px: int | None = None) -> Iterator[RawItem | Rejection]:
         """Decode the items one at a time, images downsized to a long side of at most ``max_side_px``."""
-        raise NotImplementedError
 
     def state(self) -> list[dict[str, Any]]:
         """Size (bytes) and modification time (ns) of every existing file of :meth:`files`.
