@@ -1,0 +1,400 @@
+"""Training and evaluation data: cached items to normalised tensors with three-level targets, and seeded loaders.
+
+Every item of an ingest cache (:mod:`heritage_core.data.cache`) becomes one dict::
+
+    {"image": float32 (3, S, S), "binary": int64 (S, S), "coarse": int64 (S, S), "fine": int64 (S, S), "id": str}
+
+``S`` is ``img_size``. Targets carry ``IGNORE_INDEX`` (255) where a pixel is not labelled at that level:
+
+* ``fine``-level items: ``fine`` is the mask, ``coarse`` and ``binary`` are mapped from it with
+  ``default_taxonomy().map_labels`` (255 stays 255).
+* ``binary``-level items: ``binary`` is the mask, ``coarse`` and ``fine`` are 255 everywhere, so such items
+  train and are scored on the binary head alone.
+* Padding added by a transform is 255 in every target and 0 (black) in the raw image, never a class.
+
+Geometry. The evaluation transform (``train=False``) is the *letterbox*: resize so the long side is ``S``
+(aspect kept; area interpolation when shrinking, bilinear when enlarging, nearest-exact for masks), then pad
+bottom and right to ``S x S``. :func:`letterbox` is shared with :mod:`heritage_core.inference`, so predictions
+are cropped back with the same arithmetic. The training transform perturbs that same geometry: long side to
+``S``, random rescale by ``scale_range``, pad to at least ``S x S`` at a random position, random ``S x S``
+crop, flips, 90° rotations and colour jitter (see :data:`DEFAULT_AUGMENT`).
+
+Seeding. Albumentations 2.x draws from a random state owned by each ``Compose``, not from numpy's or
+torch's global state, and a worker process would inherit an identical copy of it. :func:`build_loader`
+therefore wraps its sampler so that every index travels with its own augmentation seed, drawn from a
+``torch.Generator`` seeded with ``seed`` in the main process; the dataset re-seeds its pipeline from that
+seed before transforming the item. Batches are thus a function of ``seed`` alone: the same for any
+``num_workers``, and different from epoch to epoch because the generator keeps running.
+
+Normalisation. :data:`IMAGENET_MEAN`/:data:`IMAGENET_STD` and :func:`normalise_image` are the only image
+normalisation in the project.
+"""
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import albumentations as A
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler
+from torch.utils.data.distributed import DistributedSampler
+
+from heritage_core.data.cache import Cache, open_cache
+from heritage_core.errors import ConfigError, DataError
+from heritage_core.taxonomy import HEADS, IGNORE_INDEX, default_taxonomy
+
+__all__ = [
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "DEFAULT_AUGMENT",
+    "normalise_image",
+    "letterbox_size",
+    "letterbox",
+    "resolve_augment",
+    "build_train_transform",
+    "SegmentationDataset",
+    "seed_worker",
+    "build_loader",
+]
+
+#: Per-channel RGB mean of ImageNet, for images scaled to [0, 1].
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+#: Per-channel RGB standard deviation of ImageNet, for images scaled to [0, 1].
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+#: Training augmentation settings and their defaults. Probabilities are in [0, 1].
+#: ``scale_range`` is the factor applied after the long side was resized to ``img_size`` (1 = the
+#: evaluation scale; > 1 zooms in, < 1 zooms out and adds 255-padding). The colour jitter factors are
+#: drawn from ``[1 - x, 1 + x]``; ``hue`` is a shift in [-hue, hue] of a full turn and stays small because
+#: the discolouration classes (Staining, Burn marks, Lightleak) are defined by colour.
+DEFAULT_AUGMENT: Mapping[str, Any] = {
+    "hflip_p": 0.5,
+    "vflip_p": 0.5,
+    "rotate90_p": 0.5,
+    "scale_p": 1.0,
+    "scale_range": (0.75, 1.5),
+    "color_jitter_p": 0.5,
+    "brightness": 0.2,
+    "contrast": 0.2,
+    "saturation": 0.2,
+    "hue": 0.02,
+}
+_PROBABILITIES = ("hflip_p", "vflip_p", "rotate90_p", "scale_p", "color_jitter_p")
+_JITTER = ("brightness", "contrast", "saturation")
+#: ``(v / 255 - mean_c) / std_c`` for every uint8 value ``v`` and channel ``c``: a (3, 256) float32 table, so
+#: normalising is a lookup (single-threaded numpy; no torch thread pool contention in the loader process).
+_NORMALISE_LUT = (
+    (np.arange(256, dtype=np.float64)[None, :] / 255.0 - np.array(IMAGENET_MEAN)[:, None]) / np.array(IMAGENET_STD)[:, None]
+).astype(np.float32)
+#: Augmentation seeds are drawn below this bound (numpy and Python seeds must be non-negative).
+_SEED_BOUND = 2**31 - 1
+
+
+def normalise_image(image: np.ndarray) -> torch.Tensor:
+    """Scale a uint8 RGB image to [0, 1] and standardise it with the ImageNet statistics.
+
+    Args:
+        image: RGB image, uint8.
+
+    Returns:
+        The normalised image, channels first.
+
+    Shapes:
+        image: (H, W, 3) -> (3, H, W) float32.
+
+    Raises:
+        DataError: ``image`` is not a uint8 (H, W, 3) array.
+    """
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        seen = f"{image.dtype} {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
+        raise DataError(f"normalise_image expects a uint8 (H, W, 3) RGB array, got {seen}; load it with Cache.load_image")
+    return torch.from_numpy(np.stack([_NORMALISE_LUT[c][image[..., c]] for c in range(3)]))
+
+
+def letterbox_size(height: int, width: int, img_size: int) -> tuple[int, int]:
+    """Size (height, width) in px of an image after its long side was resized to ``img_size``, aspect kept.
+
+    The long side becomes exactly ``img_size``; the short side is rounded to the nearest pixel, at least 1.
+    """
+    scale = img_size / max(height, width)
+    return max(1, min(img_size, round(height * scale))), max(1, min(img_size, round(width * scale)))
+
+
+def letterbox(
+    image: np.ndarray, img_size: int, mask: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray | None, tuple[int, int]]:
+    """The deterministic evaluation transform: long side to ``img_size``, then pad bottom/right to a square.
+
+    The image is resized with area interpolation when it shrinks and bilinear when it grows, the mask with
+    nearest-exact (pixel-centre) sampling; padding is 0 in the image and ``IGNORE_INDEX`` in the mask.
+
+    Args:
+        image: RGB image, uint8.
+        img_size: side of the square output, px.
+        mask: optional label mask, uint8, same height and width as ``image``.
+
+    Returns:
+        ``(image, mask, (h, w))``: the padded image, the padded mask (None when none was given) and the size
+        of the resized content, which occupies ``[:h, :w]``.
+
+    Shapes:
+        image: (H, W, 3) -> (img_size, img_size, 3); mask: (H, W) -> (img_size, img_size).
+    """
+    height, width = image.shape[:2]
+    h, w = letterbox_size(height, width, img_size)
+    shrink = h * w < height * width
+    resized = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    out = np.zeros((img_size, img_size, 3), dtype=np.uint8)
+    out[:h, :w] = resized
+    out_mask = None
+    if mask is not None:
+        out_mask = np.full((img_size, img_size), IGNORE_INDEX, dtype=np.uint8)
+        out_mask[:h, :w] = cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST_EXACT)
+    return out, out_mask, (h, w)
+
+
+def resolve_augment(augment: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Merge ``augment`` over :data:`DEFAULT_AUGMENT` and validate every value.
+
+    Args:
+        augment: overrides; None or ``{}`` keeps the defaults.
+
+    Returns:
+        The complete, JSON-able settings (``scale_range`` as a list), to store with a run.
+
+    Raises:
+        ConfigError: an unknown key, a probability outside [0, 1], a jitter factor outside [0, 1], a hue
+            outside [0, 0.5], or a ``scale_range`` that is not two numbers ``0 < low <= high``.
+    """
+    augment = dict(augment or {})
+    unknown = sorted(set(augment) - set(DEFAULT_AUGMENT))
+    if unknown:
+        raise ConfigError(f"augment: unknown keys {unknown}; allowed are {sorted(DEFAULT_AUGMENT)}")
+    out = {**DEFAULT_AUGMENT, **augment}
+    for key in (*_PROBABILITIES, *_JITTER, "hue"):
+        value = out[key]
+        upper = 0.5 if key == "hue" else 1.0
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= upper:
+            raise ConfigError(f"augment: '{key}' is {value!r}; it must be a number in [0, {upper}]")
+        out[key] = float(value)
+    rng = out["scale_range"]
+    if (
+        not isinstance(rng, (list, tuple))
+        or len(rng) != 2
+        or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in rng)
+        or not 0.0 < rng[0] <= rng[1]
+    ):
+        raise ConfigError(f"augment: 'scale_range' is {rng!r}; it must be [low, high] with 0 < low <= high, e.g. [0.75, 1.5]")
+    out["scale_range"] = [float(rng[0]), float(rng[1])]
+    return out
+
+
+def build_train_transform(img_size: int, augment: Mapping[str, Any] | None = None, seed: int = 0) -> A.Compose:
+    """The albumentations 2.x training pipeline (see the module docstring for the geometry).
+
+    Args:
+        img_size: side of the square crop, px.
+        augment: settings over :data:`DEFAULT_AUGMENT` (validated with :func:`resolve_augment`).
+        seed: initial seed of the pipeline's own random state.
+
+    Returns:
+        A ``Compose`` taking ``image`` (H, W, 3) uint8 and ``mask`` (H, W) uint8.
+    """
+    cfg = resolve_augment(augment)
+    low, high = cfg["scale_range"]
+    resize = {"interpolation": cv2.INTER_LINEAR, "mask_interpolation": cv2.INTER_NEAREST_EXACT, "area_for_downscale": "image"}
+    return A.Compose(
+        [
+            A.LongestMaxSize(max_size=img_size, p=1.0, **resize),
+            A.RandomScale(scale_limit=(low - 1.0, high - 1.0), p=cfg["scale_p"], **resize),
+            A.PadIfNeeded(
+                min_height=img_size, min_width=img_size, position="random",
+                border_mode=cv2.BORDER_CONSTANT, fill=0, fill_mask=IGNORE_INDEX, p=1.0,
+            ),
+            A.RandomCrop(height=img_size, width=img_size, p=1.0),
+            A.HorizontalFlip(p=cfg["hflip_p"]),
+            A.VerticalFlip(p=cfg["vflip_p"]),
+            A.RandomRotate90(p=cfg["rotate90_p"]),
+            A.ColorJitter(
+                brightness=cfg["brightness"], contrast=cfg["contrast"], saturation=cfg["saturation"],
+                hue=cfg["hue"], p=cfg["color_jitter_p"],
+            ),
+        ],
+        seed=seed,
+        strict=True,
+    )
+
+
+def _check_img_size(img_size: Any) -> int:
+    if isinstance(img_size, bool) or not isinstance(img_size, int) or img_size < 1:
+        raise ConfigError(f"img_size is {img_size!r}; it must be a positive integer number of pixels, e.g. 512")
+    return img_size
+
+
+class SegmentationDataset(Dataset):
+    """Items of an ingest cache as normalised image tensors with binary, coarse and fine targets.
+
+    Args:
+        cache: an open :class:`~heritage_core.data.cache.Cache` or the path of a cache folder.
+        ids: item ids to serve, in order (e.g. one partition of a split manifest).
+        img_size: side of the square output, px.
+        train: apply the random training transform; otherwise the deterministic :func:`letterbox`.
+        augment: training settings over :data:`DEFAULT_AUGMENT`; validated even when ``train`` is False.
+
+    Raises:
+        DataError: an id is not in the cache.
+        ConfigError: bad ``img_size`` or ``augment``.
+
+    Indexing with an int uses the pipeline's own random stream (seeded with 0 at construction); indexing
+    with ``(index, seed)``, as the loaders of :func:`build_loader` do, re-seeds it so the item depends on
+    ``seed`` alone. Evaluation items ignore the seed.
+    """
+
+    def __init__(
+        self,
+        cache: Cache | str | Path,
+        ids: list[str],
+        img_size: int,
+        train: bool,
+        augment: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.cache = cache if isinstance(cache, Cache) else open_cache(cache)
+        self.ids = [str(i) for i in ids]
+        missing = [i for i in self.ids if i not in self.cache.index.index]
+        if missing:
+            raise DataError(
+                f"cache '{self.cache.root}' has no items {missing[:5]}{' …' if len(missing) > 5 else ''} "
+                f"({len(missing)} of {len(self.ids)} ids); build the split manifest from this cache"
+            )
+        self.img_size = _check_img_size(img_size)
+        self.train = bool(train)
+        self.augment = resolve_augment(augment)
+        self.label_levels = [self.cache.label_level(i) for i in self.ids]
+        self._transform = build_train_transform(self.img_size, self.augment) if self.train else None
+        taxonomy = default_taxonomy()
+        self._luts = {level: {h: taxonomy.lut(level, h) for h in HEADS if HEADS.index(h) <= HEADS.index(level)}
+                      for level in ("binary", "fine")}
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
+        index, seed = key if isinstance(key, tuple) else (key, None)
+        item_id, level = self.ids[index], self.label_levels[index]
+        image, mask = self.cache.load_image(item_id), self.cache.load_mask(item_id)
+        if self._transform is not None:
+            if seed is not None:
+                self._transform.set_random_seed(int(seed))
+            out = self._transform(image=image, mask=mask)
+            image, mask = out["image"], out["mask"]
+        else:
+            image, mask, _ = letterbox(image, self.img_size, mask)
+        item: dict[str, Any] = {"image": normalise_image(image)}
+        for head in HEADS:
+            lut = self._luts[level].get(head)
+            target = lut[mask] if lut is not None else np.full(mask.shape, IGNORE_INDEX, dtype=np.uint8)
+            item[head] = torch.from_numpy(target.astype(np.int64))
+        item["id"] = item_id
+        return item
+
+
+class _AugmentSeedSampler(Sampler):
+    """Yields ``(index, seed)`` pairs: the indices of ``sampler`` with one augmentation seed each.
+
+    The seeds are drawn from ``generator`` in the main process, after the indices of the epoch.
+    ``set_epoch`` is passed on to a wrapped ``DistributedSampler``.
+    """
+
+    def __init__(self, sampler: Sampler, generator: torch.Generator) -> None:
+        self.sampler = sampler
+        self.generator = generator
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        indices = list(self.sampler)
+        seeds = torch.randint(0, _SEED_BOUND, (len(indices),), generator=self.generator).tolist()
+        return iter(zip(indices, seeds))
+
+    def set_epoch(self, epoch: int) -> None:
+        """Pass the epoch to the wrapped sampler (``DistributedSampler`` shuffles by epoch)."""
+        if hasattr(self.sampler, "set_epoch"):
+            self.sampler.set_epoch(epoch)
+
+
+def seed_worker(worker_id: int) -> None:
+    """``worker_init_fn``: seed Python's and numpy's global generators from the worker's torch seed.
+
+    Torch seeds each worker with ``base_seed + worker_id``, ``base_seed`` drawn from the loader's generator,
+    so any global-RNG use inside a worker is reproducible too.
+    """
+    worker_seed = torch.initial_seed() % 2**32
+    np.random.seed(worker_seed)
+    random.seed(worker_seed)
+
+
+def build_loader(
+    dataset: SegmentationDataset,
+    batch_size: int,
+    shuffle: bool,
+    seed: int,
+    num_workers: int = 0,
+    device: str | torch.device = "cpu",
+    drop_last: bool = False,
+    distributed: bool = False,
+) -> DataLoader:
+    """A seeded ``DataLoader`` over ``dataset`` (same ``seed`` -> same batches, for any ``num_workers``).
+
+    Args:
+        dataset: the items to load.
+        batch_size: items per batch.
+        shuffle: draw a new order every epoch from the seeded generator (training); else keep ``ids`` order.
+        seed: seed of the ``torch.Generator`` behind the order, the augmentation seeds and the worker seeds.
+        num_workers: worker processes; 0 loads in the main process. Workers persist across epochs.
+        device: where batches go; memory is pinned when it is a CUDA device.
+        drop_last: drop the last incomplete batch.
+        distributed: split the items over the ranks of the initialised process group with a
+            ``DistributedSampler(seed=seed)``; call ``loader.sampler.set_epoch(epoch)`` every epoch.
+
+    Returns:
+        The loader; batches are dicts of stacked tensors plus ``"id"`` (list of str).
+
+    Raises:
+        ConfigError: bad ``batch_size``/``num_workers``, or ``distributed`` without a process group.
+        DataError: the dataset is empty.
+    """
+    for name, value, low in (("batch_size", batch_size, 1), ("num_workers", num_workers, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ConfigError(f"build_loader: {name} is {value!r}; it must be an integer >= {low}")
+    if len(dataset) == 0:
+        raise DataError("build_loader: the dataset has no items; check that the partition's id list is not empty")
+    generator = torch.Generator().manual_seed(int(seed))
+    if distributed:
+        if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+            raise ConfigError(
+                "build_loader: distributed=True needs an initialised process group; call "
+                "torch.distributed.init_process_group first (torchrun does), or pass distributed=False"
+            )
+        base: Sampler = DistributedSampler(dataset, shuffle=shuffle, seed=int(seed), drop_last=drop_last)
+        generator.manual_seed(int(seed) + torch.distributed.get_rank())
+    elif shuffle:
+        base = RandomSampler(dataset, generator=generator)
+    else:
+        base = SequentialSampler(dataset)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=_AugmentSeedSampler(base, generator),
+        num_workers=num_workers,
+        pin_memory=torch.device(device).type == "cuda",
+        drop_last=drop_last,
+        worker_init_fn=seed_worker,
+        generator=generator,
+        persistent_workers=num_workers > 0,
+    )
+

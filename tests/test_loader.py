@@ -1,0 +1,178 @@
+"""Tests of heritage_core.data.loader: targets per label level, 255 padding, eval letterbox, seeding."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from heritage_core.data.cache import INDEX_COLUMNS, compute_fingerprint, open_cache
+from heritage_core.data.loader import (
+    DEFAULT_AUGMENT,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    SegmentationDataset,
+    build_loader,
+    letterbox,
+    letterbox_size,
+    normalise_image,
+    resolve_augment,
+)
+from heritage_core.errors import ConfigError, DataError
+from heritage_core.taxonomy import IGNORE_INDEX, default_taxonomy
+
+
+def write_cache(root: Path, items: list[dict]) -> Path:
+    """A minimal ingest cache at ``root``; ``items`` hold ``id``, ``image``, ``mask`` and optionally ``label_level``."""
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    rows = []
+    for item in items:
+        np.save(root / "images" / f"{item['id']}.npy", item["image"])
+        np.save(root / "masks" / f"{item['id']}.npy", item["mask"])
+        h, w = item["mask"].shape
+        rows.append({
+            "id": item["id"], "group": item["id"], "material": "Paper", "content": "Line art", "type": "",
+            "label_level": item.get("label_level", "fine"), "orig_height": h, "orig_width": w,
+            "height": h, "width": w, "file": item["id"], "source": "test", "sha256": item["id"],
+        })
+    index = pd.DataFrame(rows, columns=list(INDEX_COLUMNS))
+    index.to_csv(root / "index.csv", index=False)
+    (root / "dataset.json").write_text(json.dumps({"fingerprint": compute_fingerprint(index), "n_items": len(rows)}))
+    return root
+
+
+def random_items(n: int, height: int, width: int, seed: int = 0, labels: tuple[int, ...] = tuple(range(16))) -> list[dict]:
+    """``n`` fine-level items with random images and masks drawn from ``labels``."""
+    rng = np.random.default_rng(seed)
+    return [
+        {"id": f"item{i}", "image": rng.integers(0, 256, (height, width, 3), dtype=np.uint8),
+         "mask": rng.choice(np.array(labels, dtype=np.uint8), size=(height, width))}
+        for i in range(n)
+    ]
+
+
+@pytest.fixture()
+def cache_dir(tmp_path: Path) -> Path:
+    """Four fine items of odd aspect (40 x 24, labels 1..15 only, so 0 can only come from padding) and one binary item."""
+    items = random_items(4, 40, 24, labels=tuple(range(1, 16)))
+    items.append({"id": "film", "image": np.full((24, 40, 3), 90, dtype=np.uint8),
+                  "mask": np.tile(np.array([1, 1, 255, 1], dtype=np.uint8), (24, 10)), "label_level": "binary"})
+    return write_cache(tmp_path / "cache", items)
+
+
+def test_normalise_image_matches_imagenet_statistics() -> None:
+    image = np.array([[[0, 128, 255]]], dtype=np.uint8)
+    out = normalise_image(image)
+    assert out.shape == (3, 1, 1) and out.dtype == torch.float32
+    expected = [(v / 255 - m) / s for v, m, s in zip((0, 128, 255), IMAGENET_MEAN, IMAGENET_STD)]
+    assert torch.allclose(out[:, 0, 0], torch.tensor(expected), atol=1e-6)
+    with pytest.raises(DataError, match="uint8"):
+        normalise_image(np.zeros((4, 4), dtype=np.uint8))
+
+
+def test_letterbox_keeps_aspect_and_pads_with_zero_and_ignore() -> None:
+    assert letterbox_size(40, 24, 32) == (32, 19)  # 24 * 0.8 = 19.2
+    assert letterbox_size(10, 30, 60) == (20, 60)
+    image = np.full((40, 24, 3), 7, dtype=np.uint8)
+    mask = np.full((40, 24), 3, dtype=np.uint8)
+    out, out_mask, (h, w) = letterbox(image, 32, mask)
+    assert (h, w) == (32, 19) and out.shape == (32, 32, 3) and out_mask.shape == (32, 32)
+    assert (out[:, :19] == 7).all() and (out[:, 19:] == 0).all()
+    assert (out_mask[:, :19] == 3).all() and (out_mask[:, 19:] == IGNORE_INDEX).all()
+
+
+def test_items_fine_and_binary_level_targets(cache_dir: Path) -> None:
+    ds = SegmentationDataset(cache_dir, ["item0", "film"], img_size=32, train=False)
+    fine_item, film_item = ds[0], ds[1]
+    for item in (fine_item, film_item):
+        assert item["image"].shape == (3, 32, 32) and item["image"].dtype == torch.float32
+        for head in ("binary", "coarse", "fine"):
+            assert item[head].shape == (32, 32) and item[head].dtype == torch.int64
+    tax = default_taxonomy()
+    assert torch.equal(fine_item["coarse"], tax.map_labels(fine_item["fine"], "fine", "coarse"))
+    assert torch.equal(fine_item["binary"], tax.map_labels(fine_item["fine"], "fine", "binary"))
+    # film: 40 x 24 -> 32 x 19 (rows 0..18 hold content); binary mask kept, coarse/fine ignored everywhere.
+    assert (film_item["coarse"] == IGNORE_INDEX).all() and (film_item["fine"] == IGNORE_INDEX).all()
+    assert set(film_item["binary"][:19].unique().tolist()) == {1, IGNORE_INDEX}
+    assert (film_item["binary"][19:] == IGNORE_INDEX).all()
+    assert film_item["id"] == "film"
+
+
+def test_training_padding_is_ignore_never_zero(cache_dir: Path) -> None:
+    augment = {"scale_range": (0.5, 0.6), "scale_p": 1.0}  # always zoomed out: every crop holds padding
+    ds = SegmentationDataset(cache_dir, [f"item{i}" for i in range(4)], img_size=32, train=True, augment=augment)
+    black = normalise_image(np.zeros((1, 1, 3), dtype=np.uint8))[:, 0, 0]
+    for seed in range(6):
+        item = ds[(seed % 4, seed)]
+        padded = item["fine"] == IGNORE_INDEX
+        assert 0 < padded.sum() < 32 * 32
+        assert (item["fine"] != 0).all() and (item["coarse"] != 0).all() and (item["binary"] != 0).all()
+        assert (item["coarse"][padded] == IGNORE_INDEX).all() and (item["binary"][padded] == IGNORE_INDEX).all()
+        # the raw image is padded with black; colour jitter keeps black black
+        assert torch.allclose(item["image"][:, padded], black[:, None].expand(3, int(padded.sum())), atol=1e-5)
+
+
+def test_same_seed_same_item_and_unknown_inputs(cache_dir: Path) -> None:
+    ds = SegmentationDataset(cache_dir, ["item0", "item1"], img_size=32, train=True)
+    a, b, c = ds[(0, 123)], ds[(0, 123)], ds[(0, 124)]
+    assert torch.equal(a["image"], b["image"]) and torch.equal(a["fine"], b["fine"])
+    assert not torch.equal(a["image"], c["image"])
+    with pytest.raises(ConfigError, match="unknown keys.*'rotate'"):
+        SegmentationDataset(cache_dir, ["item0"], img_size=32, train=True, augment={"rotate": 0.5})
+    with pytest.raises(ConfigError, match="hflip_p"):
+        resolve_augment({"hflip_p": 1.5})
+    with pytest.raises(DataError, match="'nope'"):
+        SegmentationDataset(open_cache(cache_dir), ["item0", "nope"], img_size=32, train=False)
+    assert resolve_augment(None)["scale_range"] == list(DEFAULT_AUGMENT["scale_range"])
+
+
+def _batches(loader) -> list[dict]:
+    return [batch for batch in loader]
+
+
+def test_loader_is_deterministic_for_a_seed_and_any_num_workers(cache_dir: Path) -> None:
+    ids = [f"item{i}" for i in range(4)] + ["film"]
+    ds = SegmentationDataset(cache_dir, ids, img_size=32, train=True)
+    first = _batches(build_loader(ds, batch_size=2, shuffle=True, seed=7))
+    again = _batches(build_loader(ds, batch_size=2, shuffle=True, seed=7))
+    workers = _batches(build_loader(ds, batch_size=2, shuffle=True, seed=7, num_workers=2))
+    other = _batches(build_loader(ds, batch_size=2, shuffle=True, seed=8))
+    assert [len(b["id"]) for b in first] == [2, 2, 1]
+    assert first[0]["image"].shape == (2, 3, 32, 32) and first[0]["fine"].dtype == torch.int64
+    for x, y, z in zip(first, again, workers):
+        assert x["id"] == y["id"] == z["id"]
+        for key in ("image", "binary", "coarse", "fine"):
+            assert torch.equal(x[key], y[key]) and torch.equal(x[key], z[key])
+    assert any(not torch.equal(x["image"], y["image"]) for x, y in zip(first, other))
+    # a second epoch of the same loader draws a new order/augmentation
+    loader = build_loader(ds, batch_size=5, shuffle=True, seed=7)
+    epoch1, epoch2 = next(iter(loader)), next(iter(loader))
+    assert not torch.equal(epoch1["image"], epoch2["image"])
+
+
+def test_eval_loader_keeps_order_and_rejects_bad_settings(cache_dir: Path) -> None:
+    ds = SegmentationDataset(cache_dir, ["item2", "item0", "film"], img_size=32, train=False)
+    batch = next(iter(build_loader(ds, batch_size=3, shuffle=False, seed=0)))
+    assert batch["id"] == ["item2", "item0", "film"]
+    assert torch.equal(batch["fine"][1], ds[1]["fine"])
+    with pytest.raises(ConfigError, match="batch_size"):
+        build_loader(ds, batch_size=0, shuffle=False, seed=0)
+    with pytest.raises(ConfigError, match="process group"):
+        build_loader(ds, batch_size=1, shuffle=False, seed=0, distributed=True)
+
+
+def test_distributed_sampler_with_a_one_rank_group(cache_dir: Path, tmp_path: Path) -> None:
+    torch.distributed.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    try:
+        ds = SegmentationDataset(cache_dir, [f"item{i}" for i in range(4)], img_size=32, train=False)
+        loader = build_loader(ds, batch_size=4, shuffle=True, seed=3, distributed=True)
+        loader.sampler.set_epoch(0)
+        ids0 = next(iter(loader))["id"]
+        loader.sampler.set_epoch(0)
+        assert next(iter(loader))["id"] == ids0 and sorted(ids0) == [f"item{i}" for i in range(4)]
+    finally:
+        torch.distributed.destroy_process_group()
