@@ -141,15 +141,14 @@ class TimmEncoder(Encoder):
         import timm
 
         try:
-            with torch.device("meta"):
-                probe = timm.create_model(name, pretrained=False, features_only=True, in_chans=in_chans)
+            probe = _meta_model(name, in_chans=in_chans)
         except Exception as exc:  # timm raises RuntimeError/TypeError/KeyError, depending on the family
             raise ModelError(
                 f"timm cannot build encoder '{name}' with features_only=True: {exc}. "
                 f"Choose a timm model with a feature pyramid (e.g. convnext_tiny) or a SegFormer {MIT_ENCODERS}"
             ) from exc
-        levels = probe.feature_info.info
-        reductions = [int(level["reduction"]) for level in levels]
+        # every level of the model, not only those features_only returns by default
+        reductions = [int(level["reduction"]) for level in probe.feature_info.info]
         out_indices = []
         for stride in REDUCTIONS:
             matches = [i for i, r in enumerate(reductions) if r == stride]
@@ -164,7 +163,8 @@ class TimmEncoder(Encoder):
         _check_img_size(name, img_size, divisor, reason=_divisor_reason(divisor))
         fmt = getattr(probe, "output_fmt", "NCHW")
         channels_last = str(getattr(fmt, "value", fmt)) == "NHWC"
-        _check_runs_at(name, probe, img_size, divisor, out_indices, in_chans, channels_last)
+        probe = _meta_model(name, out_indices=tuple(out_indices), in_chans=in_chans)
+        _check_runs_at(name, probe, img_size, divisor, in_chans, channels_last)
         del probe
 
         model = timm.create_model(
@@ -249,6 +249,20 @@ def create_encoder(name: str, *, img_size: int = 512, in_chans: int = 3, pretrai
 
 
 # ---------------------------------------------------------------------------------------- input sizes
+def _meta_model(name: str, **kwargs: object) -> nn.Module:
+    """The timm ``features_only`` model on the meta device: shapes without memory or initialisation.
+
+    Models whose constructor needs real tensor values are built on the CPU and then moved to meta.
+    """
+    import timm
+
+    try:
+        with torch.device("meta"):
+            return timm.create_model(name, pretrained=False, features_only=True, **kwargs)
+    except RuntimeError:  # e.g. "Tensor.item() cannot be called on meta tensors"
+        return timm.create_model(name, pretrained=False, features_only=True, **kwargs).to("meta")
+
+
 def _round_up(value: int, divisor: int) -> int:
     return -(-value // divisor) * divisor
 
@@ -288,15 +302,15 @@ def _check_img_size(name: str, img_size: int, divisor: int, *, reason: str) -> N
         )
 
 
-def _runs_at(probe: nn.Module, size: int, out_indices: list[int], in_chans: int, channels_last: bool) -> bool:
-    """True if the meta-device model runs at ``size`` and its chosen levels are exactly size / stride."""
+def _runs_at(probe: nn.Module, size: int, in_chans: int, channels_last: bool) -> bool:
+    """True if the meta-device model runs at ``size`` and its four levels are exactly size / stride."""
     try:
         with torch.no_grad():
             outputs = probe(torch.empty(1, in_chans, size, size, device="meta"))
     except Exception:  # timm signals unsupported sizes with AssertionError, RuntimeError or ValueError
         return False
-    for index, stride in zip(out_indices, REDUCTIONS):
-        shape = outputs[index].shape
+    for output, stride in zip(outputs, REDUCTIONS):
+        shape = output.shape
         spatial = tuple(shape[1:3]) if channels_last else tuple(shape[2:4])
         if spatial != (size // stride, size // stride):
             return False
@@ -304,15 +318,15 @@ def _runs_at(probe: nn.Module, size: int, out_indices: list[int], in_chans: int,
 
 
 def _check_runs_at(
-    name: str, probe: nn.Module, img_size: int, divisor: int, out_indices: list[int], in_chans: int, channels_last: bool
+    name: str, probe: nn.Module, img_size: int, divisor: int, in_chans: int, channels_last: bool
 ) -> None:
-    if _runs_at(probe, img_size, out_indices, in_chans, channels_last):
+    if _runs_at(probe, img_size, in_chans, channels_last):
         return
     candidates = sorted(
         (s for k in range(1, _PROBE_STEPS + 1) for s in (img_size - k * divisor, img_size + k * divisor) if s > 0),
         key=lambda s: (abs(s - img_size), s),
     )
-    valid = next((s for s in candidates if _runs_at(probe, s, out_indices, in_chans, channels_last)), None)
+    valid = next((s for s in candidates if _runs_at(probe, s, in_chans, channels_last)), None)
     hint = (
         f"Nearest valid size: {valid} px; set img_size to it"
         if valid is not None

@@ -82,10 +82,15 @@ def path_log_probs(logits: Mapping[str, torch.Tensor], taxonomy: Taxonomy | None
         raise ModelError(f"path_log_probs needs the heads {list(HEADS)}, got {sorted(logits)}")
     fine = logits["fine"]
     ancestry = torch.as_tensor(taxonomy.ancestry(), device=fine.device)  # (C_fine, 3): binary, coarse, fine
-    scores = torch.log_softmax(fine.float(), dim=1)
+    scores = _log_probs(fine)
     for column, head in ((0, "binary"), (1, "coarse")):
-        scores = scores + torch.log_softmax(logits[head].float(), dim=1).index_select(1, ancestry[:, column])
+        scores = scores + _log_probs(logits[head]).index_select(1, ancestry[:, column])
     return scores
+
+
+def _log_probs(logits: torch.Tensor) -> torch.Tensor:
+    """Log-softmax over classes, computed in float32 at least (half-precision logits from autocast)."""
+    return torch.log_softmax(logits, dim=1, dtype=torch.promote_types(logits.dtype, torch.float32))
 
 
 def predict(
