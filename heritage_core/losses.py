@@ -38,6 +38,7 @@ from it get weight 1 (they have no train pixels, so the weight only matters on o
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -63,13 +64,13 @@ __all__ = [
 ]
 
 #: Weight of each head's loss in the total.
-DEFAULT_HEAD_WEIGHTS: Mapping[str, float] = {"binary": 0.2, "coarse": 0.3, "fine": 1.0}
+DEFAULT_HEAD_WEIGHTS: Mapping[str, float] = MappingProxyType({"binary": 0.2, "coarse": 0.3, "fine": 1.0})
 #: Class-weight formulas, with the text stored beside the weights.
-CLASS_WEIGHT_METHODS: Mapping[str, str] = {
+CLASS_WEIGHT_METHODS: Mapping[str, str] = MappingProxyType({
     "inverse_sqrt": "w_c = 1/sqrt(f_c), f_c = n_c / sum(n); normalised to mean 1 over classes with n_c > 0; 1 where n_c = 0",
     "median_frequency": "w_c = median_{n_k>0}(f_k) / f_c, f_c = n_c / sum(n); normalised to mean 1 over classes with n_c > 0; "
     "1 where n_c = 0",
-}
+})
 
 
 def _valid_pixels(logits: Tensor, target: Tensor, ignore_index: int) -> tuple[Tensor, Tensor]:

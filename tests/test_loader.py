@@ -148,10 +148,14 @@ def test_loader_is_deterministic_for_a_seed_and_any_num_workers(cache_dir: Path)
         for key in ("image", "binary", "coarse", "fine"):
             assert torch.equal(x[key], y[key]) and torch.equal(x[key], z[key])
     assert any(not torch.equal(x["image"], y["image"]) for x, y in zip(first, other))
-    # a second epoch of the same loader draws a new order/augmentation
-    loader = build_loader(ds, batch_size=5, shuffle=True, seed=7)
+    # a second epoch of the same loader draws a new order/augmentation; restoring the sampler's
+    # generator state replays an epoch (what a resumed run does)
+    loader = build_loader(ds, batch_size=5, shuffle=True, seed=7, num_workers=2)
+    state = loader.sampler.generator.get_state()
     epoch1, epoch2 = next(iter(loader)), next(iter(loader))
     assert not torch.equal(epoch1["image"], epoch2["image"])
+    loader.sampler.generator.set_state(state)
+    assert torch.equal(next(iter(loader))["image"], epoch1["image"])
 
 
 def test_eval_loader_keeps_order_and_rejects_bad_settings(cache_dir: Path) -> None:

@@ -24,7 +24,8 @@ torch's global state, and a worker process would inherit an identical copy of it
 therefore wraps its sampler so that every index travels with its own augmentation seed, drawn from a
 ``torch.Generator`` seeded with ``seed`` in the main process; the dataset re-seeds its pipeline from that
 seed before transforming the item. Batches are thus a function of ``seed`` alone: the same for any
-``num_workers``, and different from epoch to epoch because the generator keeps running.
+``num_workers``, and different from epoch to epoch because the generator keeps running. That generator,
+``loader.sampler.generator``, holds the whole batch stream: restoring its state replays an epoch exactly.
 
 Normalisation. :data:`IMAGENET_MEAN`/:data:`IMAGENET_STD` and :func:`normalise_image` are the only image
 normalisation in the project.
@@ -34,6 +35,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import albumentations as A
@@ -71,7 +73,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 #: evaluation scale; > 1 zooms in, < 1 zooms out and adds 255-padding). The colour jitter factors are
 #: drawn from ``[1 - x, 1 + x]``; ``hue`` is a shift in [-hue, hue] of a full turn and stays small because
 #: the discolouration classes (Staining, Burn marks, Lightleak) are defined by colour.
-DEFAULT_AUGMENT: Mapping[str, Any] = {
+DEFAULT_AUGMENT: Mapping[str, Any] = MappingProxyType({
     "hflip_p": 0.5,
     "vflip_p": 0.5,
     "rotate90_p": 0.5,
@@ -82,7 +84,7 @@ DEFAULT_AUGMENT: Mapping[str, Any] = {
     "contrast": 0.2,
     "saturation": 0.2,
     "hue": 0.02,
-}
+})
 _PROBABILITIES = ("hflip_p", "vflip_p", "rotate90_p", "scale_p", "color_jitter_p")
 _JITTER = ("brightness", "contrast", "saturation")
 #: ``(v / 255 - mean_c) / std_c`` for every uint8 value ``v`` and channel ``c``: a (3, 256) float32 table, so
@@ -92,6 +94,8 @@ _NORMALISE_LUT = (
 ).astype(np.float32)
 #: Augmentation seeds are drawn below this bound (numpy and Python seeds must be non-negative).
 _SEED_BOUND = 2**31 - 1
+#: Offset of the seed of the generator behind the worker base seeds, kept apart from the batch stream.
+_WORKER_SEED_OFFSET = 7919
 
 
 def normalise_image(image: np.ndarray) -> torch.Tensor:
@@ -354,10 +358,15 @@ def build_loader(
         dataset: the items to load.
         batch_size: items per batch.
         shuffle: draw a new order every epoch from the seeded generator (training); else keep ``ids`` order.
-        seed: seed of the ``torch.Generator`` behind the order, the augmentation seeds and the worker seeds.
+        seed: seed of the ``torch.Generator`` behind the order and the augmentation seeds
+            (``loader.sampler.generator``: save and restore its state to resume mid-run); worker base seeds
+            come from a second generator (``loader.generator``) so they never shift that stream. With
+            ``distributed``, pass the same seed on every rank: the ranks must shuffle alike to split the
+            items; the rank is added to the augmentation seed inside.
         num_workers: worker processes; 0 loads in the main process. Workers persist across epochs.
         device: where batches go; memory is pinned when it is a CUDA device.
-        drop_last: drop the last incomplete batch.
+        drop_last: drop the last incomplete batch (and, with ``distributed``, the tail that does not split
+            evenly over the ranks instead of repeating items).
         distributed: split the items over the ranks of the initialised process group with a
             ``DistributedSampler(seed=seed)``; call ``loader.sampler.set_epoch(epoch)`` every epoch.
 
@@ -394,7 +403,7 @@ def build_loader(
         pin_memory=torch.device(device).type == "cuda",
         drop_last=drop_last,
         worker_init_fn=seed_worker,
-        generator=generator,
+        generator=torch.Generator().manual_seed(int(seed) + _WORKER_SEED_OFFSET),
         persistent_workers=num_workers > 0,
     )
 
