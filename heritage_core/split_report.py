@@ -57,6 +57,7 @@ __all__ = [
     "compute_class_histograms",
     "load_or_compute_histograms",
     "build_report",
+    "domain_counts",
     "summary_table",
     "latex_table",
     "composition_figure",
@@ -147,6 +148,22 @@ def load_or_compute_histograms(cache: Cache, path: str | Path) -> ClassHistogram
                         fingerprint=np.array(hist.fingerprint))
     atomic_write_bytes(path, buffer.getvalue())
     return hist
+
+
+def domain_counts(index: pd.DataFrame) -> pd.DataFrame:
+    """Items per material (rows) and content (columns) of a cache index, with ``total`` row and column.
+
+    Domains come in ARTeFACT order (:data:`~heritage_core.splits.MATERIALS`, :data:`~heritage_core.splits.CONTENTS`),
+    others after them alphabetically.
+    """
+    items = check_index(index)
+    table = pd.crosstab(items["material"], items["content"])
+    order = {c: [d for d in _CANONICAL[c] if d in set(items[c])] + sorted(set(items[c]) - set(_CANONICAL[c]))
+             for c in ("material", "content")}
+    table = table.reindex(index=order["material"], columns=order["content"], fill_value=0)
+    table.loc["total"] = table.sum(axis=0)
+    table["total"] = table.sum(axis=1)
+    return table.rename_axis(index="material", columns="content")
 
 
 @dataclass(frozen=True)

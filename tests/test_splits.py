@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import warnings
 from collections import Counter
 from types import SimpleNamespace
@@ -182,7 +183,7 @@ def random_index(draw: st.DrawFn) -> pd.DataFrame:
     return make_index(rows)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(index=random_index(), protocol=st.sampled_from(splits.PROTOCOLS), seed=st.integers(0, 2**31),
        fractions=st.sampled_from([FRACTIONS, (0.6, 0.2, 0.2), (0.8, 0.2, 0.0), (1.0, 0.0, 0.0)]))
 def test_no_group_crosses_partitions(index: pd.DataFrame, protocol: str, seed: int, fractions: tuple) -> None:
@@ -402,3 +403,18 @@ def test_partition_counts_are_recorded(facts_index) -> None:
         assert m.counts == {**{p: len(m.partitions[p]) for p in PARTITIONS}, "excluded": 0}
         assert Counter(len(g) for g in m.groups.values()) == Counter(len(i) for i in m.partitions.values())
         assert np.isclose(sum(m.fractions.values()), 1.0)
+
+
+def test_prepare_dataset_opens_an_existing_cache(synthetic_cache, tmp_path) -> None:
+    cache = splits.prepare_dataset(synthetic_cache, tmp_path / "unused", synthetic_n=10)
+    assert cache.root == synthetic_cache and not (tmp_path / "unused").exists()
+
+
+def test_prepare_dataset_generates_then_ingests_and_reuses_the_source(tmp_path) -> None:
+    cache = splits.prepare_dataset(tmp_path / "cache", tmp_path / "data", synthetic_n=18, max_side_px=64)
+    shards = sorted((tmp_path / "data" / "data").glob("*.parquet"))
+    assert len(cache) == 18 and shards and max(cache.index[["height", "width"]].max()) <= 64
+    stamps = [p.stat().st_mtime_ns for p in shards]
+    shutil.rmtree(tmp_path / "cache")
+    again = splits.prepare_dataset(tmp_path / "cache", tmp_path / "data", synthetic_n=18, max_side_px=64)
+    assert again.fingerprint == cache.fingerprint and [p.stat().st_mtime_ns for p in shards] == stamps
