@@ -18,12 +18,13 @@ from heritage_core.models import (
 )
 from heritage_core.taxonomy import HEADS, IGNORE_INDEX
 
-#: (encoder, smallest tested size in px, channels of the four levels). maxvit_tiny_rw_256 is the slowest
-#: case (about 3 s for build and forward on 2 CPU cores) and runs at its smallest valid size, 256 px.
+#: (encoder, tested size in px, batch size, channels of the four levels). maxvit_tiny_rw_256 is the
+#: slowest case (about 3 s for build and forward on 2 idle CPU cores) and runs at its smallest valid size,
+#: 256 px, with one image.
 ENCODERS = [
-    ("convnext_atto", 64, (40, 80, 160, 320)),
-    ("mit_b0", 64, (32, 64, 160, 256)),
-    ("maxvit_tiny_rw_256", 256, (64, 128, 256, 512)),
+    ("convnext_atto", 64, 2, (40, 80, 160, 320)),
+    ("mit_b0", 64, 2, (32, 64, 160, 256)),
+    ("maxvit_tiny_rw_256", 256, 1, (64, 128, 256, 512)),
 ]
 NUM_CLASSES = {"binary": 2, "coarse": 5, "fine": 16}
 
@@ -36,21 +37,21 @@ def atto() -> torch.nn.Module:
 
 
 # ------------------------------------------------------------------------------------------- contract
-@pytest.mark.parametrize(("encoder", "size", "channels"), ENCODERS, ids=[e[0] for e in ENCODERS])
-def test_hierarchical_contract(encoder: str, size: int, channels: tuple[int, ...]) -> None:
+@pytest.mark.parametrize(("encoder", "size", "batch", "channels"), ENCODERS, ids=[e[0] for e in ENCODERS])
+def test_hierarchical_contract(encoder: str, size: int, batch: int, channels: tuple[int, ...]) -> None:
     torch.manual_seed(0)
     model = create_model("hierarchical", encoder, img_size=size, decoder_channels=32).eval()
-    x = torch.randn(2, 3, size, size)
+    x = torch.randn(batch, 3, size, size)
     with torch.no_grad():
         features = model.encoder(x)
         logits = model(x)
     assert model.encoder.reductions == (4, 8, 16, 32)
     assert model.encoder.out_channels == channels
-    expected = [(2, c, size // r, size // r) for c, r in zip(channels, (4, 8, 16, 32))]
+    expected = [(batch, c, size // r, size // r) for c, r in zip(channels, (4, 8, 16, 32))]
     assert [tuple(f.shape) for f in features] == expected
     assert tuple(logits) == HEADS == model.head_names
     for head, n in NUM_CLASSES.items():
-        assert logits[head].shape == (2, n, size, size)
+        assert logits[head].shape == (batch, n, size, size)
         assert torch.isfinite(logits[head]).all()
 
 
@@ -141,7 +142,7 @@ def test_forward_rejects_input_off_the_divisor(atto: torch.nn.Module) -> None:
 def test_bad_arguments_name_the_valid_choices() -> None:
     with pytest.raises(ModelError, match="unknown model arch 'tree'; valid are hierarchical, flat"):
         create_model("tree", "convnext_atto", img_size=64)
-    with pytest.raises(ModelError, match="did you mean convnext_tiny"):
+    with pytest.raises(ModelError, match="Did you mean convnext_tiny"):
         create_model("flat", "convnxt_tiny", img_size=64)
     with pytest.raises(ModelError, match=r"lacks the heads \['binary', 'coarse'\]"):
         create_model("hierarchical", "convnext_atto", img_size=64, num_classes={"fine": 16})

@@ -185,7 +185,8 @@ class TimmEncoder(Encoder):
 class MitEncoder(Encoder):
     """SegFormer's Mix Transformer (``mit_b0`` … ``mit_b5``) from segmentation_models_pytorch.
 
-    Its patch embeddings are overlapping convolutions, so any multiple of 32 is a valid size.
+    Its patch embeddings are overlapping convolutions, so any multiple of 32 is a valid size. smp builds
+    it with SegFormer's stochastic depth (drop path rate 0.1), active in training mode only.
 
     Args:
         name: one of ``mit_b0`` … ``mit_b5``.
@@ -238,10 +239,10 @@ def create_encoder(name: str, *, img_size: int = 512, in_chans: int = 3, pretrai
 
         if not timm.is_model(name):
             close = difflib.get_close_matches(name, [*MIT_ENCODERS, *timm.list_models()], n=5, cutoff=0.6)
-            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            hint = f"Did you mean {', '.join(close)}? " if close else ""
             raise ModelError(
                 f"unknown encoder '{name}': it is neither a SegFormer encoder ({', '.join(MIT_ENCODERS)}) "
-                f"nor a timm model{hint} List timm names with timm.list_models('*pattern*')"
+                f"nor a timm model. {hint}List timm names with timm.list_models('*pattern*')"
             )
         encoder = TimmEncoder(name, img_size=img_size, in_chans=in_chans)
     encoder.weights_report = None if pretrained is None else load_encoder_weights(encoder, pretrained)

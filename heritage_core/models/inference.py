@@ -14,13 +14,12 @@ into labels:
 :func:`predict` returns, for every model, the keys ``binary``, ``coarse``, ``fine``,
 ``binary_from_fine`` and ``coarse_from_fine``:
 
-================ ============================= ====================== ====================
-key              hierarchical, independent     hierarchical, consist.  flat (fine head only)
-================ ============================= ====================== ====================
-fine             argmax of the fine head       best path leaf         argmax of fine
-coarse, binary   argmax of their own head      ancestors of the leaf  derived from fine
-*_from_fine      derived from ``fine``         = coarse, binary       = coarse, binary
-================ ============================= ====================== ====================
+* ``fine``: the argmax of the fine head; with ``consistent=True`` (hierarchical models) the best
+  path's leaf.
+* ``coarse``, ``binary``: the argmax of their own head (hierarchical, independent); the ancestors of
+  the best leaf (hierarchical, ``consistent=True``); derived from ``fine`` (flat models).
+* ``coarse_from_fine``, ``binary_from_fine``: always derived from ``fine`` through the taxonomy, so
+  they equal ``coarse``/``binary`` except for a hierarchical model in independent mode.
 
 :func:`violation_counts` counts the valid pixels where the independent argmaxes disagree with the
 tree; counts add up over images, and :func:`violation_rate` is their ratio.
@@ -96,7 +95,7 @@ def _log_probs(logits: torch.Tensor) -> torch.Tensor:
 def predict(
     logits: Mapping[str, torch.Tensor], consistent: bool = False, taxonomy: Taxonomy | None = None
 ) -> dict[str, torch.Tensor]:
-    """Labels at every level from head logits (see the module docstring for the table of keys).
+    """Labels at every level from head logits (the module docstring says what each key holds).
 
     Args:
         logits: head name -> logits: all three heads (hierarchical) or ``fine`` only (flat).
