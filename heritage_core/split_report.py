@@ -36,13 +36,16 @@ from heritage_core.errors import ConfigError, ManifestError
 from heritage_core.runs import atomic_write_bytes, atomic_write_text
 from heritage_core.splits import (
     CONTENTS,
+    DEFAULT_FRACTIONS,
     ID_PARTITIONS,
     MATERIALS,
     PARTITIONS,
     Manifest,
     SplitWarning,
     check_index,
+    make_splits_for_seeds,
     validate_manifest,
+    write_manifests,
 )
 from heritage_core.taxonomy import HEADS, IGNORE_INDEX, Taxonomy, default_taxonomy
 
@@ -62,6 +65,7 @@ __all__ = [
     "latex_table",
     "composition_figure",
     "write_report",
+    "write_splits_and_report",
 ]
 
 #: Paul Tol's "muted" qualitative scheme plus pale grey: ten colours distinguishable with colour-blindness.
@@ -400,7 +404,9 @@ def latex_table(report: SplitReport, seed: int | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def composition_figure(report: SplitReport, seed: int | None = None, by: Sequence[str] = ("content", "material")) -> Figure:
+def composition_figure(
+    report: SplitReport, seed: int | None = None, by: Sequence[str] = ("content", "material")
+) -> Figure:
     """Stacked bars of each partition's items by domain, one cluster of bars per fold, one panel per ``by``.
 
     Bars show absolute item counts with the total above each bar, so small held-out domains stay visible.
@@ -461,7 +467,9 @@ def composition_figure(report: SplitReport, seed: int | None = None, by: Sequenc
     return fig
 
 
-def write_report(report: SplitReport, out_dir: str | Path, seed: int | None = None, stem: str | None = None) -> dict[str, Path]:
+def write_report(
+    report: SplitReport, out_dir: str | Path, seed: int | None = None, stem: str | None = None
+) -> dict[str, Path]:
     """Write the report's tables, LaTeX table and figure atomically under ``out_dir``.
 
     Files (``stem`` defaults to the report's protocols joined by ``_``): ``{stem}_composition.csv``,
@@ -497,3 +505,34 @@ def write_report(report: SplitReport, out_dir: str | Path, seed: int | None = No
     finally:
         plt.close(fig)
     return paths
+
+
+def write_splits_and_report(
+    cache_dir: str | Path,
+    output_dir: str | Path,
+    protocol: str,
+    seeds: Sequence[int],
+    fractions: Sequence[float] = DEFAULT_FRACTIONS,
+    min_items: int = 30,
+) -> dict[str, Path | list[Path]]:
+    """What notebook ``01_splits`` writes, in one call (used by ``heritage splits``).
+
+    Args:
+        cache_dir: the ingest cache to split.
+        output_dir: manifests go here, the report (and ``class_histograms.npz``) to ``output_dir/report``.
+        protocol: one of :data:`~heritage_core.splits.PROTOCOLS`.
+        seeds: distinct split seeds.
+        fractions: train, val, id_test shares of the in-domain items.
+        min_items: small-partition threshold of the report.
+
+    Returns:
+        ``manifests`` (the written manifest paths) and the paths of :func:`write_report`.
+    """
+    from heritage_core.data.cache import open_cache
+
+    cache, report_dir = open_cache(cache_dir), Path(output_dir) / "report"
+    manifests = make_splits_for_seeds(cache.index, protocol, seeds, fractions, fingerprint=cache.fingerprint)
+    paths = write_manifests(manifests, output_dir)
+    histograms = load_or_compute_histograms(cache, report_dir / "class_histograms.npz")
+    report = build_report(manifests, cache.index, histograms, min_items=min_items)
+    return {"manifests": paths, **write_report(report, report_dir)}

@@ -284,7 +284,9 @@ def _majority(items: pd.DataFrame, column: str) -> pd.Series:
     return counts.drop_duplicates("group").set_index("group")[column]
 
 
-def _assign_groups(items: pd.DataFrame, stratum_col: str, seed: int, fractions: tuple[float, float, float]) -> dict[str, str]:
+def _assign_groups(
+    items: pd.DataFrame, stratum_col: str, seed: int, fractions: tuple[float, float, float]
+) -> dict[str, str]:
     """In-domain partition of every group (see the module docstring for the rule)."""
     order_col = _OTHER[stratum_col]
     groups = pd.DataFrame({

@@ -47,7 +47,9 @@ def fingerprint(index: pd.DataFrame) -> str:
     return compute_fingerprint(index.reset_index(drop=True))
 
 
-def fake_histograms(index: pd.DataFrame, pixels: dict[str, dict[int, int]] | None = None, seed: int = 0) -> ClassHistograms:
+def fake_histograms(
+    index: pd.DataFrame, pixels: dict[str, dict[int, int]] | None = None, seed: int = 0
+) -> ClassHistograms:
     """Per-item histograms: 1000 px per item split over Clean, a random fine damage class and ignore.
 
     Args:

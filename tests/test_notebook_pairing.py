@@ -11,7 +11,7 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.i
 
 
 def cell_signature(notebook: nbformat.NotebookNode) -> list[tuple[str, str, tuple[str, ...]]]:
-    """(cell type, source without trailing blank lines, sorted tags) of each cell; outputs and other metadata ignored."""
+    """(cell type, source without trailing blank lines, sorted tags) of each cell; outputs, other metadata ignored."""
     return [(cell.cell_type, cell.source.rstrip(), tuple(sorted(cell.metadata.get("tags", []))))
             for cell in notebook.cells]
 
@@ -50,13 +50,15 @@ def test_notebook_is_committed_clean(ipynb: Path) -> None:
     assert notebook.metadata.get("kernelspec", {}).get("name") == "python3"
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
     assert code and "parameters" in code[0].metadata.get("tags", []), "the first code cell must be tagged 'parameters'"
-    dirty = [k for k, cell in enumerate(notebook.cells) if cell.cell_type == "code" and (cell.outputs or cell.execution_count)]
+    dirty = [k for k, cell in enumerate(notebook.cells)
+             if cell.cell_type == "code" and (cell.outputs or cell.execution_count)]
     assert dirty == [], f"cells {dirty} of {ipynb.name} hold outputs; clear them before committing"
 
 
 def test_drift_is_detected(tmp_path: Path) -> None:
     py = tmp_path / "nb.py"
-    py.write_text("# ---\n# jupyter:\n#   jupytext:\n#     text_representation:\n#       format_name: percent\n# ---\n\n"
+    py.write_text("# ---\n# jupyter:\n#   jupytext:\n#     text_representation:\n"
+                  "#       format_name: percent\n# ---\n\n"
                   "# %% tags=[\"parameters\"]\nx = 1  # a value\n\n# %% [markdown]\n# Title\n\n# %%\nprint(x)\n")
     ipynb = tmp_path / "nb.ipynb"
     jupytext.write(jupytext.read(py, fmt="py:percent"), ipynb, fmt="ipynb")

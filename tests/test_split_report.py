@@ -10,7 +10,7 @@ import pytest
 from heritage_core import split_report
 from heritage_core.errors import ConfigError, ManifestError
 from heritage_core.split_report import ClassHistograms, build_report, latex_table, summary_table, write_report
-from heritage_core.splits import SplitWarning, make_splits
+from heritage_core.splits import SplitWarning, load_manifest, make_splits
 from split_builders import composition_index, facts_composition, fake_histograms, fingerprint, make_index, make_row
 
 BURN_MARKS = 14
@@ -39,7 +39,8 @@ def report(facts_index, histograms) -> split_report.SplitReport:
 
 
 def test_head_counts_by_hand() -> None:
-    index = make_index([make_row("f", "f", "Paper", "Line art"), make_row("b", "b", "Film emulsion", "Line art", "binary")])
+    index = make_index([make_row("f", "f", "Paper", "Line art"),
+                        make_row("b", "b", "Film emulsion", "Line art", "binary")])
     counts = np.zeros((2, 256), dtype=np.int64)
     counts[0, [0, 3, 10, 255]] = (10, 5, 2, 4)  # Clean, Dust (Deposits), Staining (Discolouration), ignore
     counts[1, [0, 1, 255]] = (7, 3, 1)
@@ -188,10 +189,21 @@ def test_report_rejects_mismatched_inputs(facts_index, histograms) -> None:
     other = ClassHistograms(histograms.ids, histograms.label_level, histograms.counts, "f" * 64)
     with pytest.raises(ManifestError, match="fingerprint"):
         build_report(manifests, facts_index, other)
-    short = ClassHistograms(histograms.ids[1:], histograms.label_level[1:], histograms.counts[1:], histograms.fingerprint)
+    short = ClassHistograms(histograms.ids[1:], histograms.label_level[1:], histograms.counts[1:],
+                            histograms.fingerprint)
     with pytest.raises(ManifestError, match="lack 1 dataset items"):
         build_report(manifests, facts_index, short)
     with pytest.raises(ConfigError, match="min_items is -1"):
         build_report(manifests, facts_index, histograms, min_items=-1)
     with pytest.raises(ConfigError, match="seed 9 is not in the report"):
         summary_table(build_report(manifests, facts_index, histograms), seed=9)
+
+
+def test_write_splits_and_report_on_a_cache(synthetic_cache, tmp_path) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SplitWarning)
+        paths = split_report.write_splits_and_report(synthetic_cache, tmp_path, "random", [4], min_items=3)
+    assert [p.name for p in paths["manifests"]] == ["random_seed4_all.json"]
+    manifest = load_manifest(paths["manifests"][0], synthetic_cache)
+    assert manifest.partitions["ood_test"] == [] and paths["table"] == tmp_path / "report" / "random_table.tex"
+    assert (tmp_path / "report" / "class_histograms.npz").is_file()

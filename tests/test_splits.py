@@ -138,7 +138,8 @@ def test_make_splits_for_seeds_concatenates_seed_major(facts_index: pd.DataFrame
 def test_content_shares_match_between_partitions_on_artefact_composition(facts_index: pd.DataFrame) -> None:
     for seed in (0, 1, 2):
         (m,) = make_splits(facts_index, "random", seed=seed)
-        shares = {p: facts_index.loc[m.partitions[p], "content"].value_counts(normalize=True) for p in splits.ID_PARTITIONS}
+        shares = {p: facts_index.loc[m.partitions[p], "content"].value_counts(normalize=True)
+                  for p in splits.ID_PARTITIONS}
         for content in splits.CONTENTS:
             assert abs(shares["train"][content] - shares["val"].get(content, 0)) <= 0.05
             assert abs(shares["train"][content] - shares["id_test"].get(content, 0)) <= 0.05
@@ -179,7 +180,8 @@ def random_index(draw: st.DrawFn) -> pd.DataFrame:
     rows = [make_row("p0", "g-first", "Paper", contents[0]), make_row("p1", "g-second", "Glass", contents[1])]
     for g in range(draw(st.integers(1, 25))):
         for j in range(draw(st.integers(1, 4))):
-            rows.append(make_row(f"x{g}-{j}", f"g{g}", draw(st.sampled_from(materials)), draw(st.sampled_from(contents))))
+            material, content = draw(st.sampled_from(materials)), draw(st.sampled_from(contents))
+            rows.append(make_row(f"x{g}-{j}", f"g{g}", material, content))
     return make_index(rows)
 
 

@@ -46,4 +46,5 @@ def test_01_splits_writes_valid_manifests_and_report(synthetic_cache: Path, tmp_
     assert (report / "locontent_composition.png").stat().st_size > 10_000
     assert (report / "class_histograms.npz").is_file()
     executed = json.loads((tmp_path / "01_splits.ipynb").read_text())
-    assert any("image/png" in output.get("data", {}) for cell in executed["cells"] for output in cell.get("outputs", []))
+    outputs = [output for cell in executed["cells"] for output in cell.get("outputs", [])]
+    assert any("image/png" in output.get("data", {}) for output in outputs)
