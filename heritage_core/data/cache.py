@@ -3,7 +3,8 @@
 Layout of a cache folder ``CACHE/``::
 
     CACHE/
-      dataset.json        {"fingerprint", "n_items", "max_side_px", "source", "label_levels", "format"}
+      dataset.json        {"fingerprint", "n_items", "max_side_px", "source", "kind", "label_levels", "format",
+                           "n_rejected", "source_files" (size and mtime of each source file: the no-op check)}
       index.csv           one row per item, columns INDEX_COLUMNS
       images/<file>.npy   (H, W, 3) uint8 RGB, long side <= max_side_px
       masks/<file>.npy    (H, W) uint8 labels of the item's label level, 255 = ignore
@@ -90,7 +91,7 @@ def item_filename(item_id: str) -> str:
 def compute_fingerprint(index: pd.DataFrame) -> str:
     """Dataset fingerprint of a cache index (hex SHA-256; see the module docstring)."""
     cols = ["id", "group", "material", "content", "label_level", "sha256", "height", "width"]
-    rows = index[cols].astype(str).sort_values("id").itertuples(index=False, name=None)
+    rows = index[cols].reset_index(drop=True).astype(str).sort_values("id").itertuples(index=False, name=None)
     h = hashlib.sha256()
     for row in rows:
         h.update(("\x1f".join(row) + "\x1e").encode("utf-8"))
@@ -116,7 +117,8 @@ class Cache:
                 f"create one with 'heritage ingest SOURCE --out {self.root}'"
             )
         self.meta: dict = read_json(meta_path)
-        index = pd.read_csv(index_path, dtype={"id": str, "group": str, "file": str, "type": str}, keep_default_na=False)
+        text_columns = ("id", "group", "material", "content", "type", "label_level", "file", "source", "sha256")
+        index = pd.read_csv(index_path, dtype={c: str for c in text_columns}, keep_default_na=False)
         missing = [c for c in INDEX_COLUMNS if c not in index.columns]
         if missing:
             raise DataError(f"'{index_path}' lacks columns {missing}; re-run 'heritage ingest'")
