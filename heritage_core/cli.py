@@ -38,6 +38,27 @@ def _cmd_data_check(args: argparse.Namespace) -> int:
     return 0 if summary.ok else 1
 
 
+def _cmd_splits(args: argparse.Namespace) -> int:
+    from heritage_core.split_report import write_splits_and_report
+
+    paths = write_splits_and_report(
+        args.cache, args.out, args.protocol, args.seeds, tuple(args.fractions), args.min_items
+    )
+    print(f"wrote {len(paths['manifests'])} manifests to {args.out} and the split report to {paths['table'].parent}")
+    return 0
+
+
+def _cmd_metrics_summarise(args: argparse.Namespace) -> int:
+    from heritage_core.runs import atomic_write_text
+    from heritage_core.stats import summarise_counts
+
+    table = summarise_counts(args.path, n_resamples=args.resamples, ci=args.ci, method=args.method, seed=args.seed)
+    if args.csv:
+        atomic_write_text(args.csv, table.to_csv(index=False))
+    print(table.to_string(index=False, float_format=lambda v: f"{100 * v:.1f}"))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser of the ``heritage`` command."""
     parser = argparse.ArgumentParser(
@@ -75,6 +96,33 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("source", help="dataset source, as for 'heritage ingest'")
     q.add_argument("--quiet", action="store_true", help="no progress bar")
     q.set_defaults(func=_cmd_data_check)
+
+    p = sub.add_parser("splits", help="write domain-generalisation split manifests and their report for an ingest cache",
+                       description="Build the manifests of PROTOCOL for each seed (one JSON per fold) in --out and the "
+                       "split report (CSV, LaTeX table, figure) in --out/report. Deterministic for a seed.")
+    p.add_argument("cache", help="ingest cache folder")
+    p.add_argument("--out", required=True, help="folder for the manifests; the report goes to OUT/report")
+    p.add_argument("--protocol", choices=["locontent", "lomaterial", "random"], default="locontent",
+                   help="split protocol (default: locontent)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="split seeds (default: 0 1 2)")
+    p.add_argument("--fractions", type=float, nargs=3, default=[0.7, 0.15, 0.15], metavar=("TRAIN", "VAL", "ID_TEST"),
+                   help="in-domain fractions (default: 0.7 0.15 0.15)")
+    p.add_argument("--min-items", type=int, default=30, help="flag partitions with fewer items (default: 30)")
+    p.set_defaults(func=_cmd_splits)
+
+    p = sub.add_parser("metrics", help="evaluation-count utilities (summarise)")
+    m_sub = p.add_subparsers(dest="metrics_command", metavar="METRICS_COMMAND", required=True)
+    q = m_sub.add_parser("summarise", help="per-head scores and a bootstrap CI of mIoU from an eval/<partition>.npz",
+                         description="Read PATH (written by an evaluation), reduce each head's per-image counts "
+                         "(IoU = sum I / sum U over images; absent classes left out of mIoU) and print mIoU with an "
+                         "image-level bootstrap CI, mAcc, mDice, aAcc, in percent.")
+    q.add_argument("path", help="eval/<partition>.npz file")
+    q.add_argument("--resamples", type=int, default=10000, help="bootstrap resamples (default: 10000)")
+    q.add_argument("--ci", type=float, default=0.95, help="confidence level (default: 0.95)")
+    q.add_argument("--method", choices=("percentile", "bca"), default="percentile", help="interval (default: percentile)")
+    q.add_argument("--seed", type=int, default=0, help="resampling seed (default: 0)")
+    q.add_argument("--csv", help="also write the table (fractions) to this CSV file")
+    q.set_defaults(func=_cmd_metrics_summarise)
     return parser
 
 
