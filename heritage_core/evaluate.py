@@ -1,0 +1,779 @@
+"""Evaluation of a finished run: native-resolution predictions, per-image counts, scores with bootstrap CIs.
+
+:func:`evaluate_run` predicts every image of the chosen partitions at its cached resolution (the size of its
+mask) with :func:`heritage_core.inference.predict_logits`, in ``sliding`` (tiles of ``tile`` px with
+fractional ``overlap``) or ``resize`` mode, and scores it once per *scored head*:
+
+================== ==================================================================================
+scored head        prediction (see :func:`heritage_core.models.predict`)
+================== ==================================================================================
+binary, coarse     the model's own head (hierarchical); derived from the fine argmax (flat)
+fine               the argmax of the fine head
+binary_from_fine   derived from the fine argmax through the taxonomy (every model)
+coarse_from_fine   derived from the fine argmax (every model; equal to ``coarse`` for flat models)
+\\*_consistent      best root-to-leaf path of the three heads (``consistent=True``, hierarchical only)
+================== ==================================================================================
+
+Each scored head is compared with the label of its level (:data:`BASE_HEAD`): fine-level items are scored
+on every head (their mask mapped to coarse and binary with the taxonomy), binary-level items on the binary
+level only (``binary``, ``binary_from_fine``, ``binary_consistent``). Pixels labelled 255 are never scored.
+
+Written under ``<run_dir>/eval/`` (the folder is rebuilt and swapped in atomically, so a re-evaluation
+replaces it whole):
+
+* ``<partition>.npz``: per-image counts of every scored head with its own image ids
+  (:func:`heritage_core.metrics.save_counts`), plus the summed confusion per head.
+* ``<partition>_pred.npz``: the predicted masks of ``binary``, ``coarse``, ``fine`` (and
+  ``fine_consistent`` with ``consistent=True``) downsampled (nearest) so the long side is at most
+  ``pred_max_side_px``, uint8, padded with 255 to a common square; keys ``format``, ``ids``, ``shape``
+  (N, 2: cached H, W), ``size`` (N, 2: stored h, w) and one (N, S, S) array per head. Every other scored
+  head is a taxonomy mapping of one of them (``*_from_fine`` of ``fine``, ``*_consistent`` of
+  ``fine_consistent``), see :func:`stored_prediction`. The inspector (:mod:`heritage_core.widgets`) reads
+  them with the image and mask from the cache, so it never re-runs the model (stored, not recomputed:
+  a suite's runs are inspected on machines without the GPU that trained them).
+* ``metrics.json``: per partition and scored head: mIoU with its image-level bootstrap CI, mAcc, mDice,
+  aAcc, per-class IoU (with CI), Acc, Dice, support and the confusion matrix; the hierarchy violation
+  rate of the independent heads (violating / valid pixels summed over the partition); and per-domain
+  (``material``, ``content``) scores. Undefined values (NaN) are written as ``null``.
+* ``eval.json``: how the evaluation was made: inference mode, tile, overlap, consistent, checkpoint,
+  partitions evaluated or skipped (with the reason), image counts, timings, provenance.
+
+``ood_test`` is empty in ``random`` manifests: it is skipped and recorded as skipped in both files.
+"""
+from __future__ import annotations
+
+import io
+import math
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from heritage_core.data.cache import Cache, open_cache
+from heritage_core.errors import ConfigError, DataError, RunError
+from heritage_core.inference import INFERENCE_MODES, predict_logits
+from heritage_core.metrics import (
+    ABSENT_CLASS_RULE,
+    SegCounts,
+    SegMetrics,
+    load_counts,
+    reduce_by_group,
+    reduce_counts,
+    save_counts,
+)
+from heritage_core.models import predict, violation_counts
+from heritage_core.runs import atomic_dir, atomic_write_json, git_commit, package_versions, read_json
+from heritage_core.splits import PARTITIONS, load_manifest
+from heritage_core.stats import bootstrap_class_iou, bootstrap_miou
+from heritage_core.taxonomy import HEADS, IGNORE_INDEX, Taxonomy, default_taxonomy
+
+__all__ = [
+    "EVAL_FORMAT",
+    "EVAL_PARTITIONS",
+    "BASE_HEAD",
+    "DOMAIN_COLUMNS",
+    "SMOKE_MAX_IMAGES",
+    "scored_heads",
+    "label_targets",
+    "image_predictions",
+    "downsample_labels",
+    "PartitionResult",
+    "evaluate_partition",
+    "partition_metrics",
+    "evaluate_run",
+    "Evaluation",
+    "load_evaluation",
+    "load_predictions",
+    "stored_prediction",
+    "EvaluateParams",
+    "check_evaluate_params",
+    "summary_table",
+]
+
+#: Version of the layout of ``metrics.json``, ``eval.json`` and ``<partition>_pred.npz``.
+EVAL_FORMAT = 1
+#: Partitions evaluated by default, in order.
+EVAL_PARTITIONS = ("val", "id_test", "ood_test")
+#: Label level each scored head is compared with.
+BASE_HEAD = {
+    "binary": "binary", "coarse": "coarse", "fine": "fine",
+    "binary_from_fine": "binary", "coarse_from_fine": "coarse",
+    "binary_consistent": "binary", "coarse_consistent": "coarse", "fine_consistent": "fine",
+}
+#: Cache index columns that the per-domain breakdown groups by.
+DOMAIN_COLUMNS = ("material", "content")
+#: Images per partition in a smoke evaluation.
+SMOKE_MAX_IMAGES = 4
+#: Bootstrap resamples in a smoke evaluation.
+SMOKE_RESAMPLES = 100
+_PRED_HEADS = HEADS
+_CONSISTENT_PRED = "fine_consistent"
+
+
+# --------------------------------------------------------------------------- per image
+def scored_heads(consistent: bool = False, hierarchical: bool = True) -> tuple[str, ...]:
+    """Names of the scored heads, in the order they are stored.
+
+    Args:
+        consistent: add the ``*_consistent`` heads (hierarchical models only).
+        hierarchical: whether the model has all three heads.
+
+    Returns:
+        ``binary, coarse, fine, binary_from_fine, coarse_from_fine`` (+ the three consistent ones).
+    """
+    names = ("binary", "coarse", "fine", "binary_from_fine", "coarse_from_fine")
+    if consistent and hierarchical:
+        names += ("binary_consistent", "coarse_consistent", "fine_consistent")
+    return names
+
+
+def label_targets(mask: np.ndarray, label_level: str, taxonomy: Taxonomy | None = None) -> dict[str, np.ndarray]:
+    """The labels of an item at every level it can be scored on.
+
+    Args:
+        mask: the cached mask at the item's own level (255 = ignore).
+        label_level: ``fine`` or ``binary``.
+        taxonomy: the label hierarchy; None for the ARTeFACT default.
+
+    Returns:
+        ``{"binary", "coarse", "fine"}`` for a fine-level item (coarse and binary mapped from fine, 255
+        kept), ``{"binary"}`` for a binary-level item.
+
+    Shapes:
+        mask: (H, W) uint8; every output (H, W) uint8.
+
+    Raises:
+        DataError: an unknown ``label_level``.
+    """
+    taxonomy = taxonomy or default_taxonomy()
+    if label_level == "fine":
+        return {h: taxonomy.map_labels(mask, "fine", h) for h in HEADS}
+    if label_level == "binary":
+        return {"binary": np.asarray(mask, dtype=np.uint8)}
+    raise DataError(f"label level '{label_level}' is not scorable; allowed are 'fine' and 'binary'")
+
+
+def image_predictions(
+    logits: Mapping[str, torch.Tensor], consistent: bool = False, taxonomy: Taxonomy | None = None
+) -> dict[str, torch.Tensor]:
+    """Predicted labels of one image for every scored head (see the module docstring).
+
+    Args:
+        logits: head -> logits of one image, as returned by :func:`~heritage_core.inference.predict_logits`.
+        consistent: also return the ``*_consistent`` predictions (hierarchical models only).
+        taxonomy: the label hierarchy; None for the ARTeFACT default.
+
+    Returns:
+        scored head -> int64 labels.
+
+    Shapes:
+        logits[head]: (C_head, H, W); output[key]: (H, W).
+    """
+    batch = {h: v[None] for h, v in logits.items()}
+    out = {k: v[0] for k, v in predict(batch, consistent=False, taxonomy=taxonomy).items()}
+    if consistent and set(logits) == set(HEADS):
+        path = predict(batch, consistent=True, taxonomy=taxonomy)
+        out.update({f"{h}_consistent": path[h][0] for h in HEADS})
+    return out
+
+
+def downsample_labels(labels: np.ndarray, max_side_px: int) -> np.ndarray:
+    """Nearest (pixel-centre) downsampling of a label map so its long side is at most ``max_side_px``.
+
+    Shapes:
+        labels: (H, W) -> (h, w) with ``max(h, w) = min(max(H, W), max_side_px)``, dtype kept.
+    """
+    height, width = labels.shape
+    scale = min(1.0, max_side_px / max(height, width))
+    h, w = max(1, round(height * scale)), max(1, round(width * scale))
+    rows = np.minimum(((np.arange(h) + 0.5) * height / h).astype(np.intp), height - 1)
+    cols = np.minimum(((np.arange(w) + 0.5) * width / w).astype(np.intp), width - 1)
+    return labels[np.ix_(rows, cols)]
+
+
+# --------------------------------------------------------------------------- per partition
+@dataclass
+class PartitionResult:
+    """Everything measured on one partition, before it is written.
+
+    Attributes:
+        counts: scored head -> per-image counts (binary-level items only in the binary-level heads).
+        violating_px: per-image pixels where the independent heads disagree with the tree (hierarchical).
+        valid_px: per-image scored pixels the violation rate is taken over.
+        preds: head -> downsampled predicted masks, one (h, w) uint8 per image, ``ids`` order.
+        ids: the image ids, in order.
+        shapes: cached (H, W) of each image.
+        seconds: wall time of the partition, s.
+    """
+
+    counts: dict[str, SegCounts]
+    violating_px: list[int] = field(default_factory=list)
+    valid_px: list[int] = field(default_factory=list)
+    preds: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    ids: list[str] = field(default_factory=list)
+    shapes: list[tuple[int, int]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def evaluate_partition(
+    model: torch.nn.Module,
+    cache: Cache,
+    ids: Sequence[str],
+    *,
+    img_size: int,
+    mode: str = "sliding",
+    tile: int | None = None,
+    overlap: float = 0.25,
+    consistent: bool = False,
+    device: str = "cpu",
+    pred_max_side_px: int = 256,
+    taxonomy: Taxonomy | None = None,
+) -> PartitionResult:
+    """Predict and score the images ``ids`` of a cache with a model (no files written).
+
+    Args:
+        model: a model of :func:`heritage_core.models.create_model`, on ``device``.
+        cache: the ingest cache holding the images.
+        ids: image ids to score.
+        img_size: the model's input size, px (resize side and default tile).
+        mode: ``sliding`` or ``resize``.
+        tile: tile side in ``sliding`` mode, px; None for ``img_size``.
+        overlap: tile overlap fraction in [0, 1).
+        consistent: also score the consistent predictions.
+        device: device the model runs on.
+        pred_max_side_px: long side of the stored prediction masks, px.
+        taxonomy: the label hierarchy; None for the ARTeFACT default.
+
+    Returns:
+        The :class:`PartitionResult`.
+    """
+    taxonomy = taxonomy or default_taxonomy()
+    hierarchical = set(getattr(model, "head_names", ())) == set(HEADS) or set(getattr(model, "heads", ())) == set(HEADS)
+    heads = scored_heads(consistent, hierarchical)
+    counts = {h: SegCounts(h, taxonomy.names(BASE_HEAD[h])) for h in heads}
+    stored = _PRED_HEADS + ((_CONSISTENT_PRED,) if "fine_consistent" in heads else ())
+    result = PartitionResult(counts=counts, preds={h: [] for h in stored})
+    start = time.perf_counter()
+    for item_id in ids:
+        image, mask = cache.load_image(item_id), cache.load_mask(item_id)
+        if mask.shape != image.shape[:2]:
+            raise DataError(f"cache '{cache.root}' item '{item_id}': mask {mask.shape} and image {image.shape[:2]} "
+                            f"differ in size; re-run 'heritage ingest'")
+        logits = predict_logits(model, image, mode=mode, img_size=img_size, tile=tile, overlap=overlap, device=device)
+        preds = image_predictions(logits, consistent=consistent, taxonomy=taxonomy)
+        targets = label_targets(mask, cache.label_level(item_id), taxonomy)
+        for head in heads:
+            if BASE_HEAD[head] in targets:
+                counts[head].update([item_id], preds[head], torch.from_numpy(targets[BASE_HEAD[head]]))
+        if hierarchical:
+            valid = torch.from_numpy(mask != IGNORE_INDEX)[None]
+            bad, valid_n = violation_counts({h: preds[h][None] for h in HEADS}, valid, taxonomy)
+        else:
+            bad, valid_n = 0, int((mask != IGNORE_INDEX).sum())
+        result.violating_px.append(bad)
+        result.valid_px.append(valid_n)
+        for head in stored:
+            result.preds[head].append(downsample_labels(preds[head].numpy().astype(np.uint8), pred_max_side_px))
+        result.ids.append(item_id)
+        result.shapes.append(mask.shape)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _json_float(value: Any) -> float | None:
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _json_list(values: Iterable[Any]) -> list[float | None]:
+    return [_json_float(v) for v in values]
+
+
+def _head_metrics(counts: SegCounts, n_resamples: int, seed: int) -> dict[str, Any]:
+    """metrics.json entry of one scored head on one partition."""
+    m: SegMetrics = reduce_counts(counts)
+    c = len(m.class_names)
+    miou_ci: list[float | None] = [None, None]
+    class_low: list[float | None] = [None] * c
+    class_high: list[float | None] = [None] * c
+    if len(counts) >= 2:
+        b = bootstrap_miou(counts.intersection, counts.union, n_resamples=n_resamples, seed=seed)
+        miou_ci = [_json_float(b.low), _json_float(b.high)]
+        bc = bootstrap_class_iou(counts.intersection, counts.union, n_resamples=n_resamples, seed=seed)
+        class_low, class_high = _json_list(bc.low), _json_list(bc.high)
+    return {
+        "n_images": len(counts),
+        "miou": _json_float(m.miou),
+        "miou_ci": miou_ci,
+        "macc": _json_float(m.macc),
+        "mdice": _json_float(m.mdice),
+        "aacc": _json_float(m.aacc),
+        "n_classes_scored": int(np.isfinite(m.iou).sum()),
+        "classes": {
+            "names": list(m.class_names),
+            "iou": _json_list(m.iou),
+            "iou_ci_low": class_low,
+            "iou_ci_high": class_high,
+            "acc": _json_list(m.acc),
+            "dice": _json_list(m.dice),
+            "support_px": [int(v) for v in m.support_px],
+            "support_images": [int(v) for v in m.support_images] if m.support_images is not None else None,
+        },
+        "confusion": m.confusion.tolist() if m.confusion is not None else None,
+    }
+
+
+def partition_metrics(
+    counts: Mapping[str, SegCounts],
+    domains: Mapping[str, Mapping[str, str]] | None = None,
+    violation: tuple[int, int] | None = None,
+    *,
+    n_resamples: int = 10_000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """The ``metrics.json`` entry of one partition, from its per-image counts.
+
+    Every number is :func:`heritage_core.metrics.reduce_counts` of the counts (so a recomputation from the
+    ``.npz`` gives the same values); intervals are image-level percentile bootstraps
+    (:func:`heritage_core.stats.bootstrap_miou`, :func:`~heritage_core.stats.bootstrap_class_iou`), left
+    ``null`` with fewer than two images.
+
+    Args:
+        counts: scored head -> per-image counts.
+        domains: domain column (``material``, ``content``) -> image id -> value, for the breakdown.
+        violation: summed (violating, valid) pixels of the independent heads; None for flat models.
+        n_resamples: bootstrap resamples.
+        seed: bootstrap seed.
+
+    Returns:
+        ``{"n_images", "heads": {head: ...}, "violation": {...} | None, "domains": {column: {value: {head:
+        {"n_images", "miou", "macc", "mdice", "aacc"}}}}}``.
+    """
+    n_images = len({i for c in counts.values() for i in c.ids})
+    out: dict[str, Any] = {
+        "n_images": n_images,
+        "heads": {h: _head_metrics(c, n_resamples, seed) for h, c in counts.items()},
+        "violation": None,
+        "domains": {},
+    }
+    if violation is not None:
+        bad, valid = violation
+        out["violation"] = {"violating_px": int(bad), "valid_px": int(valid),
+                            "rate": _json_float(bad / valid) if valid else None}
+    for column, by_id in (domains or {}).items():
+        table: dict[str, dict[str, Any]] = {}
+        for head, c in counts.items():
+            if not len(c):
+                continue
+            for value, m in reduce_by_group(c, [by_id[i] for i in c.ids]).items():
+                table.setdefault(value, {})[head] = {
+                    "n_images": m.n_images, "miou": _json_float(m.miou), "macc": _json_float(m.macc),
+                    "mdice": _json_float(m.mdice), "aacc": _json_float(m.aacc),
+                }
+        out["domains"][column] = table
+    return out
+
+
+def _save_predictions(path: Path, result: PartitionResult, max_side_px: int) -> None:
+    n = len(result.ids)
+    side = max([max(p.shape) for p in result.preds["fine"]], default=1)
+    arrays: dict[str, np.ndarray] = {
+        "format": np.array(EVAL_FORMAT),
+        "max_side_px": np.array(max_side_px),
+        "ids": np.array(result.ids, dtype=str),
+        "shape": np.array(result.shapes, dtype=np.int64).reshape(n, 2),
+        "size": np.array([p.shape for p in result.preds["fine"]], dtype=np.int64).reshape(n, 2),
+    }
+    for head, masks in result.preds.items():
+        stack = np.full((n, side, side), IGNORE_INDEX, dtype=np.uint8)
+        for k, m in enumerate(masks):
+            stack[k, :m.shape[0], :m.shape[1]] = m
+        arrays[head] = stack
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    path.write_bytes(buffer.getvalue())
+
+
+def load_predictions(path: str | Path) -> dict[str, Any]:
+    """Read a ``<partition>_pred.npz`` written by :func:`evaluate_run`.
+
+    Returns:
+        ``{"ids": [...], "shape": (N, 2), head: [one (h, w) uint8 mask per image] for binary, coarse, fine}``.
+
+    Raises:
+        DataError: the file is missing or of another format.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"prediction masks '{path}' do not exist; evaluate the run first (evaluate_run)")
+    with np.load(path, allow_pickle=False) as data:
+        if int(data["format"]) != EVAL_FORMAT:
+            raise DataError(f"prediction masks '{path}' have format {int(data['format'])}; this version reads "
+                            f"{EVAL_FORMAT}. Re-evaluate the run")
+        sizes = data["size"]
+        out: dict[str, Any] = {"ids": data["ids"].tolist(), "shape": data["shape"]}
+        for head in (*_PRED_HEADS, _CONSISTENT_PRED):
+            if head in data.files:
+                out[head] = [data[head][k, :h, :w] for k, (h, w) in enumerate(sizes)]
+    return out
+
+
+def stored_prediction(preds: Mapping[str, Any], head: str, index: int, taxonomy: Taxonomy | None = None) -> np.ndarray:
+    """The stored (downsampled) prediction of any scored head for image ``index`` of a ``_pred.npz``.
+
+    ``*_from_fine`` heads are mapped from ``fine``, ``*_consistent`` heads from ``fine_consistent``.
+
+    Args:
+        preds: the output of :func:`load_predictions`.
+        head: a scored head (:data:`BASE_HEAD`).
+        index: row of the image in ``preds["ids"]``.
+        taxonomy: the label hierarchy; None for the ARTeFACT default.
+
+    Returns:
+        (h, w) uint8 labels of the head's level (255 = padding never occurs inside the stored size).
+
+    Raises:
+        DataError: an unknown head, or a consistent head of an evaluation made without ``consistent``.
+    """
+    taxonomy = taxonomy or default_taxonomy()
+    if head not in BASE_HEAD:
+        raise DataError(f"unknown scored head '{head}'; allowed are {list(BASE_HEAD)}")
+    source = head if head in _PRED_HEADS else ("fine" if head.endswith("_from_fine") else _CONSISTENT_PRED)
+    if source not in preds:
+        raise DataError(f"no stored predictions for '{head}' (needs '{source}'); re-evaluate with consistent=True")
+    return taxonomy.map_labels(preds[source][index], "fine" if source != head else BASE_HEAD[head], BASE_HEAD[head])
+
+
+# --------------------------------------------------------------------------- a run
+def _check_eval_params(partitions: Sequence[str], mode: str, tile: int | None, overlap: float,
+                       n_resamples: int, pred_max_side_px: int) -> tuple[str, ...]:
+    parts = tuple(partitions)
+    unknown = [p for p in parts if p not in PARTITIONS]
+    if not parts or unknown or len(set(parts)) != len(parts):
+        raise ConfigError(f"evaluate_run: partitions {list(parts)} must be distinct names from {list(PARTITIONS)} "
+                          f"(e.g. {list(EVAL_PARTITIONS)})")
+    if mode not in INFERENCE_MODES:
+        raise ConfigError(f"evaluate_run: mode is {mode!r}; allowed are {list(INFERENCE_MODES)}")
+    if tile is not None and (isinstance(tile, bool) or not isinstance(tile, int) or tile < 1):
+        raise ConfigError(f"evaluate_run: tile is {tile!r}; give a positive number of px or None for img_size")
+    if isinstance(overlap, bool) or not isinstance(overlap, (int, float)) or not 0 <= overlap < 1:
+        raise ConfigError(f"evaluate_run: overlap is {overlap!r}; give a fraction in [0, 1), e.g. 0.25")
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, int) or n_resamples < 1:
+        raise ConfigError(f"evaluate_run: n_resamples is {n_resamples!r}; give a positive integer, e.g. 10000")
+    if isinstance(pred_max_side_px, bool) or not isinstance(pred_max_side_px, int) or pred_max_side_px < 8:
+        raise ConfigError(f"evaluate_run: pred_max_side_px is {pred_max_side_px!r}; give an integer >= 8")
+    return parts
+
+
+def _finished_run_info(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / "run.json"
+    if not path.is_file():
+        raise RunError(f"'{run_dir}' is not a run directory (no run.json); train it first (02_train_curriculum)")
+    info = read_json(path)
+    if info.get("status") != "finished":
+        raise RunError(f"run '{run_dir}' has status {info.get('status')!r}; only a finished run is evaluated. "
+                       f"Finish (or resume) its training first")
+    return info
+
+
+def _resolve(run_dir: Path, value: str) -> Path:
+    p = Path(value)
+    return p if p.is_absolute() or p.exists() else (run_dir / p)
+
+
+def evaluate_run(
+    run_dir: str | Path,
+    partitions: Sequence[str] = EVAL_PARTITIONS,
+    mode: str = "sliding",
+    tile: int | None = None,
+    overlap: float = 0.25,
+    consistent: bool = False,
+    device: str = "cpu",
+    smoke: bool = False,
+    *,
+    n_resamples: int = 10_000,
+    seed: int = 0,
+    pred_max_side_px: int = 256,
+) -> dict[str, Any]:
+    """Evaluate a finished run on its manifest's partitions and write ``<run_dir>/eval/`` (module docstring).
+
+    Args:
+        run_dir: the run directory (``run.json`` with status ``finished``).
+        partitions: partitions to evaluate; an empty one (``ood_test`` of a ``random`` manifest) is skipped and
+            recorded.
+        mode: ``sliding`` (tiles at the cached resolution) or ``resize`` (whole image to ``img_size``).
+        tile: tile side in ``sliding`` mode, px; None for the run's ``img_size``.
+        overlap: fraction of a tile shared with its neighbour, in [0, 1).
+        consistent: also score the consistent (best-path) predictions of hierarchical models.
+        device: torch device, e.g. ``cpu`` or ``cuda``.
+        smoke: score only the first :data:`SMOKE_MAX_IMAGES` images of each partition with
+            :data:`SMOKE_RESAMPLES` bootstrap resamples (for tests and first runs).
+        n_resamples: bootstrap resamples of each interval.
+        seed: bootstrap seed.
+        pred_max_side_px: long side of the stored prediction masks, px.
+
+    Returns:
+        ``{"eval_dir": str, "eval": <eval.json>, "metrics": <metrics.json>}``.
+
+    Raises:
+        RunError: no run.json, or the run is not finished.
+        ConfigError: a bad parameter.
+        ManifestError, DataError: the run's manifest or cache is missing or does not match.
+    """
+    from heritage_core.train import load_trained_model
+
+    run_dir = Path(run_dir)
+    parts = _check_eval_params(partitions, mode, tile, overlap, n_resamples, pred_max_side_px)
+    info = _finished_run_info(run_dir)
+    started, t0 = _now(), time.perf_counter()
+    cache = open_cache(_resolve(run_dir, info["cache"]))
+    manifest = load_manifest(_resolve(run_dir, info["manifest"]), cache)
+    model, run_info = load_trained_model(run_dir, device=device)
+    img_size = int(run_info.get("img_size", info.get("img_size")))
+    taxonomy = default_taxonomy()
+    hierarchical = set(getattr(model, "heads", ())) == set(HEADS)
+    if smoke:
+        n_resamples = min(n_resamples, SMOKE_RESAMPLES)
+    domains = {col: cache.index[col].astype(str).to_dict() for col in DOMAIN_COLUMNS}
+
+    metrics: dict[str, Any] = {"format": EVAL_FORMAT, "absent_class_rule": ABSENT_CLASS_RULE,
+                               "ci": {"level": 0.95, "method": "percentile", "unit": "image",
+                                      "n_resamples": n_resamples, "seed": seed},
+                               "partitions": {}}
+    part_info: dict[str, Any] = {}
+    with atomic_dir(run_dir / "eval") as tmp:
+        for part in parts:
+            ids = list(manifest.partitions.get(part, []))
+            if not ids:
+                reason = (f"partition '{part}' is empty in manifest {manifest.protocol}/{manifest.fold}"
+                          + (" (the random protocol has no held-out domain)" if manifest.protocol == "random" else ""))
+                part_info[part] = {"status": "skipped", "reason": reason, "n_images": 0}
+                metrics["partitions"][part] = {"skipped": reason}
+                continue
+            if smoke:
+                ids = ids[:SMOKE_MAX_IMAGES]
+            result = evaluate_partition(model, cache, ids, img_size=img_size, mode=mode, tile=tile, overlap=overlap,
+                                        consistent=consistent, device=device, pred_max_side_px=pred_max_side_px,
+                                        taxonomy=taxonomy)
+            save_counts(tmp / f"{part}.npz", result.counts)
+            _save_predictions(tmp / f"{part}_pred.npz", result, pred_max_side_px)
+            violation = (sum(result.violating_px), sum(result.valid_px)) if hierarchical else None
+            metrics["partitions"][part] = partition_metrics(result.counts, domains, violation,
+                                                            n_resamples=n_resamples, seed=seed)
+            part_info[part] = {"status": "evaluated", "n_images": len(ids),
+                               "n_images_by_level": _levels(cache, ids), "seconds": round(result.seconds, 3)}
+        eval_info = {
+            "format": EVAL_FORMAT,
+            "run_dir": str(run_dir),
+            "variant": info.get("variant"), "arch": info.get("arch"), "encoder": info.get("encoder"),
+            "fold": info.get("fold", manifest.fold), "seed": info.get("seed"), "params_hash": info.get("params_hash"),
+            "protocol": manifest.protocol, "held_out": manifest.held_out, "split_seed": manifest.seed,
+            "manifest": str(info["manifest"]), "cache": str(info["cache"]),
+            "dataset_fingerprint": cache.fingerprint,
+            "checkpoint": run_info.get("best_checkpoint", info.get("best_checkpoint")),
+            "mode": mode, "img_size": img_size, "tile": (tile or img_size) if mode == "sliding" else None,
+            "overlap": overlap if mode == "sliding" else None, "consistent": consistent,
+            "hierarchical": hierarchical, "derived_from_fine": [] if hierarchical else ["binary", "coarse"],
+            "scored_heads": list(scored_heads(consistent, hierarchical)),
+            "device": str(device), "smoke": smoke, "smoke_max_images": SMOKE_MAX_IMAGES if smoke else None,
+            "n_resamples": n_resamples, "bootstrap_seed": seed, "pred_max_side_px": pred_max_side_px,
+            "partitions": part_info,
+            "started": started, "finished": _now(), "duration_s": round(time.perf_counter() - t0, 3),
+            "git_commit": git_commit(), "package_versions": package_versions(),
+        }
+        atomic_write_json(tmp / "metrics.json", metrics)
+        atomic_write_json(tmp / "eval.json", eval_info)
+    return {"eval_dir": str(run_dir / "eval"), "eval": eval_info, "metrics": metrics}
+
+
+def _partition_order(partition: str) -> int:
+    return PARTITIONS.index(partition) if partition in PARTITIONS else len(PARTITIONS)
+
+
+def _levels(cache: Cache, ids: Sequence[str]) -> dict[str, int]:
+    levels = cache.index.loc[list(ids), "label_level"].value_counts()
+    return {str(k): int(v) for k, v in levels.items()}
+
+
+def _now() -> str:
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+# --------------------------------------------------------------------------- notebook 03
+@dataclass(frozen=True)
+class EvaluateParams:
+    """Validated parameters of notebook 03 (see :func:`check_evaluate_params`)."""
+
+    run_dir: Path
+    partitions: tuple[str, ...]
+    mode: str
+    tile: int | None
+    overlap: float
+    consistent: bool
+    device: str
+    n_resamples: int
+    seed: int
+    smoke: bool
+    show_heads: tuple[str, ...]
+    figures_dir: Path
+
+    def run_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`evaluate_run`."""
+        return dict(run_dir=self.run_dir, partitions=self.partitions, mode=self.mode, tile=self.tile,
+                    overlap=self.overlap, consistent=self.consistent, device=self.device, smoke=self.smoke,
+                    n_resamples=self.n_resamples, seed=self.seed)
+
+
+def check_evaluate_params(
+    *,
+    run_dir: str | Path,
+    partitions: Sequence[str] = EVAL_PARTITIONS,
+    mode: str = "sliding",
+    tile: int | None = None,
+    overlap: float = 0.25,
+    consistent: bool = False,
+    device: str = "cpu",
+    n_resamples: int = 10_000,
+    seed: int = 0,
+    smoke: bool = False,
+    show_heads: Sequence[str] = HEADS,
+    figures_dir: str | Path = "",
+) -> EvaluateParams:
+    """Validate every parameter of notebook 03 in one call, before anything runs.
+
+    Args:
+        run_dir: run directory to evaluate (finished).
+        partitions: partitions to evaluate.
+        mode: ``sliding`` or ``resize``.
+        tile: tile side (px) for ``sliding``; None for the run's ``img_size``.
+        overlap: tile overlap fraction in [0, 1).
+        consistent: also score the consistent predictions.
+        device: torch device.
+        n_resamples: bootstrap resamples.
+        seed: bootstrap seed.
+        smoke: quick evaluation (see :func:`evaluate_run`).
+        show_heads: scored heads whose tables and confusion matrices the notebook shows.
+        figures_dir: folder for the notebook's figures; "" for ``<run_dir>/eval/figures``.
+
+    Returns:
+        The :class:`EvaluateParams`.
+
+    Raises:
+        RunError: the run directory is missing or its run is not finished.
+        ConfigError: any other bad value (the message names the parameter).
+    """
+    run_dir = Path(run_dir)
+    parts = _check_eval_params(partitions, mode, tile, overlap, n_resamples, 8)
+    _finished_run_info(run_dir)
+    for name, value in (("consistent", consistent), ("smoke", smoke)):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{name} is {value!r}; give True or False")
+    if not isinstance(device, str) or not (device == "cpu" or device.startswith("cuda") or device == "mps"):
+        raise ConfigError(f"device is {device!r}; give 'cpu', 'cuda', 'cuda:N' or 'mps'")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ConfigError(f"seed is {seed!r}; give a non-negative integer")
+    allowed = scored_heads(True)
+    heads = tuple(show_heads)
+    if not heads or any(h not in allowed for h in heads):
+        raise ConfigError(f"show_heads is {list(heads)}; choose from {list(allowed)}")
+    if any(h.endswith("_consistent") for h in heads) and not consistent:
+        raise ConfigError(f"show_heads {list(heads)} names consistent heads but consistent is False; set "
+                          f"consistent = True or drop them")
+    figures = Path(figures_dir) if str(figures_dir) else run_dir / "eval" / "figures"
+    return EvaluateParams(run_dir, parts, mode, tile, float(overlap), consistent, device, n_resamples, seed, smoke,
+                          heads, figures)
+
+
+def summary_table(metrics: Mapping[str, Any]) -> pd.DataFrame:
+    """One row per evaluated partition and scored head: images, mIoU with CI, mAcc, mDice, aAcc, violation rate.
+
+    Args:
+        metrics: the content of ``metrics.json`` (or the ``metrics`` of :func:`evaluate_run`'s result).
+
+    Returns:
+        Columns ``partition, head, n_images, miou, miou_ci_low, miou_ci_high, macc, mdice, aacc,
+        violation_rate`` (fractions; NaN where undefined); skipped partitions get one row with head "" and
+        0 images.
+    """
+    rows = []
+    for part in sorted(metrics["partitions"], key=_partition_order):
+        scores = metrics["partitions"][part]
+        if "heads" not in scores:
+            rows.append(dict(partition=part, head="", n_images=0))
+            continue
+        rate = (scores.get("violation") or {}).get("rate")
+        for head in [h for h in BASE_HEAD if h in scores["heads"]]:
+            h = scores["heads"][head]
+            low, high = h["miou_ci"]
+            rows.append(dict(partition=part, head=head, n_images=h["n_images"], miou=h["miou"], miou_ci_low=low,
+                             miou_ci_high=high, macc=h["macc"], mdice=h["mdice"], aacc=h["aacc"],
+                             violation_rate=rate))
+    columns = ["partition", "head", "n_images", "miou", "miou_ci_low", "miou_ci_high", "macc", "mdice", "aacc",
+               "violation_rate"]
+    return pd.DataFrame(rows, columns=columns).astype({c: float for c in columns[3:]})
+
+
+# --------------------------------------------------------------------------- reading back
+@dataclass
+class Evaluation:
+    """A run's evaluation as read back from ``<run_dir>/eval/``.
+
+    Attributes:
+        run_dir: the run directory.
+        run_info: its ``run.json``.
+        eval_info: ``eval/eval.json``.
+        metrics: ``eval/metrics.json``.
+    """
+
+    run_dir: Path
+    run_info: dict[str, Any]
+    eval_info: dict[str, Any]
+    metrics: dict[str, Any]
+
+    @property
+    def evaluated_partitions(self) -> list[str]:
+        """Partitions with scores (not skipped), in the order of :data:`~heritage_core.splits.PARTITIONS`."""
+        return [p for p in PARTITIONS if self.eval_info["partitions"].get(p, {}).get("status") == "evaluated"]
+
+    def scored_heads(self, partition: str) -> list[str]:
+        """Scored heads of an evaluated partition, in the order of :func:`scored_heads`."""
+        heads = self.metrics["partitions"][partition]["heads"]
+        return [h for h in BASE_HEAD if h in heads]
+
+    def counts(self, partition: str) -> dict[str, SegCounts]:
+        """Per-image counts of ``partition`` (scored head -> counts)."""
+        return load_counts(self.run_dir / "eval" / f"{partition}.npz")
+
+    def predictions(self, partition: str) -> dict[str, Any]:
+        """Downsampled prediction masks of ``partition`` (see :func:`load_predictions`)."""
+        return load_predictions(self.run_dir / "eval" / f"{partition}_pred.npz")
+
+    def cache(self) -> Cache:
+        """The run's ingest cache (images and masks for display)."""
+        return open_cache(_resolve(self.run_dir, self.run_info["cache"]))
+
+
+def load_evaluation(run_dir: str | Path) -> Evaluation:
+    """Read ``run.json``, ``eval/eval.json`` and ``eval/metrics.json`` of an evaluated run.
+
+    Raises:
+        RunError: the run or its evaluation is missing or of another format.
+    """
+    run_dir = Path(run_dir)
+    paths = [run_dir / "run.json", run_dir / "eval" / "eval.json", run_dir / "eval" / "metrics.json"]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise RunError(f"run '{run_dir}' has no complete evaluation (missing {missing}); run evaluate_run "
+                       f"(03_evaluate) on it first")
+    run_info, eval_info, metrics = (read_json(p) for p in paths)
+    if eval_info.get("format") != EVAL_FORMAT or metrics.get("format") != EVAL_FORMAT:
+        raise RunError(f"evaluation of '{run_dir}' has format {eval_info.get('format')}; this version reads "
+                       f"{EVAL_FORMAT}. Re-run evaluate_run")
+    return Evaluation(run_dir, run_info, eval_info, metrics)
