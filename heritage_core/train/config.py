@@ -1,0 +1,425 @@
+"""Training configuration: :class:`TrainConfig`, and the variants and their stages as data (``variants.yaml``).
+
+A variant (``flat``, ``hierarchical``, ``curriculum_only``, ``curriculum``) names an architecture and a list
+of :class:`Stage` records. :func:`resolve_stages` applies the epoch override of a config, so a smoke run or a
+short profile keeps the proportions of the stages:
+
+* ``epochs_scale`` (float > 0): every stage gets ``max(1, round(epochs * epochs_scale))`` epochs, e.g. 0.1
+  turns the curriculum's 20/20/60 into 2/2/6. Rounding (and the floor of one epoch) may shift the
+  proportions by at most half an epoch per stage.
+* ``stage_epochs`` (list of ints, one per stage): explicit epochs, e.g. ``[1, 1, 1]`` for a smoke run.
+
+Only one of the two may be given. Warm-up is a fraction of each stage's steps, so it scales with them.
+"""
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from heritage_core.errors import ConfigError
+from heritage_core.taxonomy import HEADS
+
+__all__ = [
+    "VARIANTS_PATH",
+    "EXECUTION_FIELDS",
+    "Stage",
+    "Variant",
+    "TrainConfig",
+    "load_variants",
+    "resolve_stages",
+    "trainable_mask",
+    "SMOKE_BATCHES",
+    "make_config",
+]
+
+#: The variants shipped with the package.
+VARIANTS_PATH = Path(__file__).resolve().parents[1] / "configs" / "variants.yaml"
+#: TrainConfig fields that choose how a run executes, not what it computes: left out of the params hash, so a
+#: run can be resumed on another device, with other workers or without progress bars.
+EXECUTION_FIELDS = ("run_dir", "device", "num_workers", "amp", "channels_last", "compile", "progress")
+_ARCHS = ("hierarchical", "flat")
+_STAGE_KEYS = ("name", "epochs", "lr", "warmup_fraction", "loss_heads", "trainable")
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage of a training schedule.
+
+    Attributes:
+        name: short name (``binary``, ``coarse``, ``fine``, ``all``).
+        epochs: number of epochs.
+        lr: peak learning rate of AdamW.
+        warmup_fraction: share of the stage's optimiser steps in linear warm-up, in [0, 1).
+        loss_heads: heads whose loss enters the total, in hierarchy order.
+        trainable: fnmatch patterns over parameter names; parameters matching none are frozen.
+    """
+
+    name: str
+    epochs: int
+    lr: float
+    warmup_fraction: float
+    loss_heads: tuple[str, ...]
+    trainable: tuple[str, ...]
+
+    @property
+    def selection_head(self) -> str:
+        """The finest head in the loss: model selection uses its val mIoU."""
+        return max(self.loss_heads, key=HEADS.index)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-dict form (lists instead of tuples), as stored in ``run.json``."""
+        d = dataclasses.asdict(self)
+        d["loss_heads"], d["trainable"] = list(self.loss_heads), list(self.trainable)
+        return d
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A named training recipe: architecture and stages.
+
+    Attributes:
+        name: variant name (key in ``variants.yaml``).
+        arch: ``hierarchical`` or ``flat`` (argument of ``create_model``).
+        description: one line for tables and logs.
+        stages: the stages, in training order.
+    """
+
+    name: str
+    arch: str
+    description: str
+    stages: tuple[Stage, ...]
+
+
+def _parse_stage(raw: Any, where: str) -> Stage:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: a stage must be a mapping with keys {list(_STAGE_KEYS)}, got {raw!r}")
+    keys = set(raw)
+    if keys != set(_STAGE_KEYS):
+        raise ConfigError(
+            f"{where}: stage keys {sorted(keys)} differ from the required {list(_STAGE_KEYS)} "
+            f"(missing {sorted(set(_STAGE_KEYS) - keys)}, unknown {sorted(keys - set(_STAGE_KEYS))})"
+        )
+    name, epochs, lr, warmup = raw["name"], raw["epochs"], raw["lr"], raw["warmup_fraction"]
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"{where}: stage name must be a non-empty string, got {name!r}")
+    where = f"{where} (stage '{name}')"
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ConfigError(f"{where}: epochs must be an integer >= 1, got {epochs!r}")
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < 1:
+        raise ConfigError(f"{where}: lr must be a number in (0, 1), got {lr!r}")
+    if isinstance(warmup, bool) or not isinstance(warmup, (int, float)) or not 0 <= warmup < 1:
+        raise ConfigError(f"{where}: warmup_fraction must be a number in [0, 1), got {warmup!r}")
+    heads, patterns = raw["loss_heads"], raw["trainable"]
+    if not isinstance(heads, list) or not heads or any(h not in HEADS for h in heads) or len(set(heads)) != len(heads):
+        raise ConfigError(f"{where}: loss_heads must be a non-empty list of distinct heads from {list(HEADS)}, got {heads!r}")
+    if not isinstance(patterns, list) or not patterns or any(not isinstance(p, str) or not p for p in patterns):
+        raise ConfigError(f"{where}: trainable must be a non-empty list of fnmatch patterns, got {patterns!r}")
+    return Stage(
+        name=name, epochs=int(epochs), lr=float(lr), warmup_fraction=float(warmup),
+        loss_heads=tuple(sorted(heads, key=HEADS.index)), trainable=tuple(patterns),
+    )
+
+
+def load_variants(path: str | Path | None = None) -> dict[str, Variant]:
+    """Read and validate a variants file (default: :data:`VARIANTS_PATH`).
+
+    Args:
+        path: a YAML file with a top-level ``variants`` mapping (see ``configs/variants.yaml``).
+
+    Returns:
+        Variant name -> :class:`Variant`, in file order.
+
+    Raises:
+        ConfigError: the file is missing or not YAML, or a variant or stage has unknown, missing or bad keys.
+    """
+    p = Path(path) if path is not None else VARIANTS_PATH
+    if not p.is_file():
+        raise ConfigError(f"variants file '{p}' does not exist; pass an existing YAML file or null for the default")
+    try:
+        raw = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"variants file '{p}' is not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict) or set(raw) != {"variants"} or not isinstance(raw["variants"], dict):
+        raise ConfigError(f"variants file '{p}' must hold exactly one key 'variants' mapping name -> variant")
+    out: dict[str, Variant] = {}
+    for name, spec in raw["variants"].items():
+        where = f"variants file '{p}', variant '{name}'"
+        allowed = {"arch", "description", "stages"}
+        if not isinstance(spec, dict) or set(spec) - allowed or "arch" not in spec or "stages" not in spec:
+            raise ConfigError(f"{where}: must be a mapping with keys arch, stages and optional description, got {spec!r}")
+        if spec["arch"] not in _ARCHS:
+            raise ConfigError(f"{where}: arch '{spec['arch']}' is not one of {list(_ARCHS)}")
+        if not isinstance(spec["stages"], list) or not spec["stages"]:
+            raise ConfigError(f"{where}: stages must be a non-empty list")
+        stages = tuple(_parse_stage(s, f"{where}, stage {i + 1}") for i, s in enumerate(spec["stages"]))
+        if spec["arch"] == "flat" and any(s.loss_heads != ("fine",) for s in stages):
+            raise ConfigError(f"{where}: the flat architecture has the fine head only; every stage needs loss_heads [fine]")
+        out[str(name)] = Variant(str(name), spec["arch"], str(spec.get("description", "")), stages)
+    return out
+
+
+def resolve_stages(variant: Variant, epochs_scale: float = 1.0, stage_epochs: list[int] | None = None) -> tuple[Stage, ...]:
+    """The stages of ``variant`` with the epoch override applied (see the module docstring).
+
+    Args:
+        variant: the variant.
+        epochs_scale: factor on every stage's epochs (> 0); each stage keeps at least one epoch.
+        stage_epochs: explicit epochs per stage (same length as the stages); excludes ``epochs_scale != 1``.
+
+    Returns:
+        The stages with their final ``epochs``.
+
+    Raises:
+        ConfigError: both overrides given, a wrong number of ``stage_epochs``, or a value below 1.
+    """
+    if stage_epochs is not None:
+        if epochs_scale != 1.0:
+            raise ConfigError(
+                f"give either epochs_scale ({epochs_scale}) or stage_epochs ({stage_epochs}), not both; "
+                f"set epochs_scale to 1.0 or stage_epochs to null"
+            )
+        if len(stage_epochs) != len(variant.stages):
+            raise ConfigError(
+                f"stage_epochs {stage_epochs} has {len(stage_epochs)} entries but variant '{variant.name}' has "
+                f"{len(variant.stages)} stages ({', '.join(s.name for s in variant.stages)}); give one per stage"
+            )
+        return tuple(dataclasses.replace(s, epochs=int(e)) for s, e in zip(variant.stages, stage_epochs))
+    return tuple(dataclasses.replace(s, epochs=max(1, round(s.epochs * epochs_scale))) for s in variant.stages)
+
+
+def trainable_mask(param_names: list[str], stage: Stage) -> dict[str, bool]:
+    """Which parameters train in ``stage``: those whose name matches one of its ``trainable`` patterns.
+
+    Args:
+        param_names: names from ``model.named_parameters()``.
+        stage: the stage.
+
+    Returns:
+        Parameter name -> trainable.
+
+    Raises:
+        ConfigError: a pattern matches no parameter (a typo would otherwise freeze a module silently).
+    """
+    for pattern in stage.trainable:
+        if not any(fnmatch.fnmatchcase(n, pattern) for n in param_names):
+            tops = sorted({n.split(".")[0] + ".*" for n in param_names} | {".".join(n.split(".")[:2]) + ".*" for n in param_names if n.startswith("heads.")})
+            raise ConfigError(
+                f"stage '{stage.name}': trainable pattern '{pattern}' matches no parameter of the model; "
+                f"parameter names start with {tops}"
+            )
+    return {n: any(fnmatch.fnmatchcase(n, p) for p in stage.trainable) for n in param_names}
+
+
+def _check_type(name: str, value: Any, kinds: tuple[type, ...], optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if isinstance(value, bool) and bool not in kinds:
+        kinds_ok = False
+    else:
+        kinds_ok = isinstance(value, kinds)
+    if not kinds_ok:
+        allowed = " or ".join(k.__name__ for k in kinds) + (" or null" if optional else "")
+        raise ConfigError(f"TrainConfig.{name} must be {allowed}, got {value!r} ({type(value).__name__})")
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs; validated on construction.
+
+    Attributes:
+        cache_dir: ingest cache folder (``heritage ingest``).
+        manifest_path: split manifest (JSON written by the splits module); only ``train`` and ``val`` are read.
+        run_dir: run directory to create or resume (see ``heritage_core.train``).
+        variant: key of the variants file: ``flat``, ``hierarchical``, ``curriculum_only`` or ``curriculum``.
+        encoder: timm encoder name, e.g. ``convnext_tiny``.
+        pretrained: path of an encoder weights file, or None for random initialisation (no downloads, ever).
+        img_size: side of the square training crops in px.
+        batch_size: images per optimiser step (per process under DDP).
+        seed: seed of python, numpy, torch, the loader and the model initialisation.
+        epochs_scale: factor on every stage's epochs (see :func:`resolve_stages`).
+        stage_epochs: explicit epochs per stage, or None.
+        max_batches_per_epoch: cap on training batches per epoch (smoke runs), or None for all.
+        weight_decay: AdamW decoupled weight decay, on weights with >= 2 dimensions (not on norms and biases).
+        loss_weights: weight of each head's loss in the total.
+        class_weights: whether to weight classes by ``losses.compute_class_weights`` on the train partition.
+        decoder_channels: channels of the UPerNet decoder.
+        grad_clip_norm: clip the gradients' global L2 norm to this, or None.
+        augment: whether training batches are augmented (the loader's default augmentation).
+        variants_file: YAML file of variants, or None for the packaged ``configs/variants.yaml``.
+        device: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``.
+        num_workers: data-loader worker processes (0: load in the main process).
+        amp: bf16 autocast on CUDA (always off on CPU).
+        channels_last: channels-last memory format on CUDA (always off on CPU).
+        compile: wrap the model in ``torch.compile`` for training.
+        progress: show tqdm progress bars.
+    """
+
+    cache_dir: str
+    manifest_path: str
+    run_dir: str
+    variant: str = "curriculum"
+    encoder: str = "convnext_tiny"
+    pretrained: str | None = None
+    img_size: int = 512
+    batch_size: int = 8
+    seed: int = 0
+    epochs_scale: float = 1.0
+    stage_epochs: list[int] | None = None
+    max_batches_per_epoch: int | None = None
+    weight_decay: float = 0.05
+    loss_weights: dict[str, float] = field(default_factory=lambda: {"binary": 0.2, "coarse": 0.3, "fine": 1.0})
+    class_weights: bool = False
+    decoder_channels: int = 256
+    grad_clip_norm: float | None = None
+    augment: bool = True
+    variants_file: str | None = None
+    device: str = "auto"
+    num_workers: int = 4
+    amp: bool = True
+    channels_last: bool = True
+    compile: bool = False
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("cache_dir", "manifest_path", "run_dir", "variant", "encoder", "device"):
+            _check_type(name, getattr(self, name), (str, Path))
+            setattr(self, name, str(getattr(self, name)))
+        for name in ("pretrained", "variants_file"):
+            _check_type(name, getattr(self, name), (str, Path), optional=True)
+            if getattr(self, name) is not None:
+                setattr(self, name, str(getattr(self, name)))
+        for name in ("img_size", "batch_size", "seed", "decoder_channels", "num_workers"):
+            _check_type(name, getattr(self, name), (int,))
+        for name in ("class_weights", "augment", "amp", "channels_last", "compile", "progress"):
+            _check_type(name, getattr(self, name), (bool,))
+        _check_type("epochs_scale", self.epochs_scale, (int, float))
+        _check_type("weight_decay", self.weight_decay, (int, float))
+        _check_type("grad_clip_norm", self.grad_clip_norm, (int, float), optional=True)
+        _check_type("max_batches_per_epoch", self.max_batches_per_epoch, (int,), optional=True)
+        _check_type("stage_epochs", self.stage_epochs, (list, tuple), optional=True)
+        _check_type("loss_weights", self.loss_weights, (dict,))
+        checks = [
+            ("img_size", self.img_size >= 32 and self.img_size % 32 == 0, "a multiple of 32, >= 32"),
+            ("batch_size", self.batch_size >= 1, ">= 1"),
+            ("seed", self.seed >= 0, ">= 0"),
+            ("epochs_scale", self.epochs_scale > 0, "> 0"),
+            ("weight_decay", self.weight_decay >= 0, ">= 0"),
+            ("decoder_channels", self.decoder_channels >= 1, ">= 1"),
+            ("num_workers", self.num_workers >= 0, ">= 0"),
+            ("grad_clip_norm", self.grad_clip_norm is None or self.grad_clip_norm > 0, "> 0 or null"),
+            ("max_batches_per_epoch", self.max_batches_per_epoch is None or self.max_batches_per_epoch >= 1, ">= 1 or null"),
+            ("device", self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"), "auto, cpu, cuda or cuda:N"),
+        ]
+        for name, ok, allowed in checks:
+            if not ok:
+                raise ConfigError(f"TrainConfig.{name} = {getattr(self, name)!r}; it must be {allowed}")
+        if self.stage_epochs is not None:
+            if any(isinstance(e, bool) or not isinstance(e, int) or e < 1 for e in self.stage_epochs):
+                raise ConfigError(f"TrainConfig.stage_epochs = {self.stage_epochs!r}; it must be a list of integers >= 1 or null")
+            self.stage_epochs = [int(e) for e in self.stage_epochs]
+        if set(self.loss_weights) != set(HEADS) or any(
+            isinstance(w, bool) or not isinstance(w, (int, float)) or w < 0 for w in self.loss_weights.values()
+        ):
+            raise ConfigError(
+                f"TrainConfig.loss_weights = {self.loss_weights!r}; it must map each of {list(HEADS)} to a weight >= 0"
+            )
+        self.loss_weights = {h: float(self.loss_weights[h]) for h in HEADS}
+        self.epochs_scale = float(self.epochs_scale)
+        self.weight_decay = float(self.weight_decay)
+        variants = load_variants(self.variants_file)
+        if self.variant not in variants:
+            raise ConfigError(f"TrainConfig.variant = '{self.variant}' is not one of {list(variants)} in '{self.variants_file or VARIANTS_PATH}'")
+        resolve_stages(variants[self.variant], self.epochs_scale, self.stage_epochs)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> TrainConfig:
+        """Build from a mapping; unknown keys are an error naming them.
+
+        Raises:
+            ConfigError: unknown or missing keys, or a bad value.
+        """
+        if not isinstance(raw, dict):
+            raise ConfigError(f"a training config must be a mapping, got {type(raw).__name__}")
+        names = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(raw) - set(names))
+        if unknown:
+            raise ConfigError(f"unknown TrainConfig keys {unknown}; allowed are {names}")
+        missing = [f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING
+                   and f.default_factory is dataclasses.MISSING and f.name not in raw]
+        if missing:
+            raise ConfigError(f"TrainConfig lacks the required keys {missing}")
+        return cls(**raw)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> TrainConfig:
+        """Build from a YAML file holding one mapping (see :meth:`from_dict`).
+
+        Raises:
+            ConfigError: the file is missing or not YAML, or :meth:`from_dict` fails.
+        """
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"training config '{p}' does not exist")
+        try:
+            raw = yaml.safe_load(p.read_text())
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"training config '{p}' is not valid YAML: {exc}") from exc
+        try:
+            return cls.from_dict(raw)
+        except ConfigError as exc:
+            raise ConfigError(f"training config '{p}': {exc}") from None
+
+    # ------------------------------------------------------------------ derived
+    def to_dict(self) -> dict[str, Any]:
+        """All fields as a plain dict (JSON- and YAML-safe)."""
+        return dataclasses.asdict(self)
+
+    def variant_spec(self) -> Variant:
+        """The :class:`Variant` this config names."""
+        return load_variants(self.variants_file)[self.variant]
+
+    def stages(self) -> tuple[Stage, ...]:
+        """The variant's stages with the epoch override applied."""
+        return resolve_stages(self.variant_spec(), self.epochs_scale, self.stage_epochs)
+
+    def identity(self) -> dict[str, Any]:
+        """The parameters that decide a run's numbers: every field but :data:`EXECUTION_FIELDS` and the input
+        paths (their content enters the hash through the dataset fingerprint and the manifest's digest), plus
+        the architecture and the resolved stages (so editing the variants file changes the identity)."""
+        d = {k: v for k, v in self.to_dict().items() if k not in EXECUTION_FIELDS + ("cache_dir", "manifest_path", "variants_file")}
+        d["arch"] = self.variant_spec().arch
+        d["stages"] = [s.to_dict() for s in self.stages()]
+        return d
+
+
+#: Batches per epoch in a smoke run (one epoch per stage).
+SMOKE_BATCHES = 2
+
+
+def make_config(*, smoke: bool = False, **fields: Any) -> TrainConfig:
+    """A :class:`TrainConfig` from notebook or profile parameters, validated in one call.
+
+    Args:
+        smoke: replace the epochs by one per stage and cap each epoch at :data:`SMOKE_BATCHES` batches, to
+            check shapes, memory and the whole pipeline in minutes before a long job (its params hash differs,
+            so give a smoke run its own ``run_dir``).
+        **fields: :class:`TrainConfig` fields.
+
+    Returns:
+        The validated config.
+
+    Raises:
+        ConfigError: unknown or missing fields, or a bad value (the message names the field).
+    """
+    config = TrainConfig.from_dict(fields)
+    if not smoke:
+        return config
+    n = len(config.variant_spec().stages)
+    cap = SMOKE_BATCHES if config.max_batches_per_epoch is None else min(SMOKE_BATCHES, config.max_batches_per_epoch)
+    return dataclasses.replace(config, epochs_scale=1.0, stage_epochs=[1] * n, max_batches_per_epoch=cap)

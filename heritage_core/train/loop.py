@@ -1,0 +1,607 @@
+"""The curriculum trainer: stages in order, fresh optimiser per stage, model selection on ``val``, exact resume.
+
+One call, :func:`train_run`, trains every stage of a variant into a run directory (see
+:mod:`heritage_core.train.rundir` for the layout and the rules on re-runs). Per stage ``k``:
+
+1. weights: stage 1 starts from the freshly built model (seeded); later stages from
+   ``stage{k-1}_best.pt`` (weights only; optimiser and schedule are new);
+2. freezing: parameters matching none of the stage's ``trainable`` patterns get ``requires_grad=False``,
+   stay out of the optimiser, and modules whose parameters are all frozen run in eval mode (BatchNorm
+   statistics frozen too); the trainable and total parameter counts are logged and stored in ``run.json``;
+3. AdamW (weight decay on weights with >= 2 dimensions only) with linear warm-up and cosine decay, stepped
+   per optimiser step;
+4. every epoch: training, then validation on the ``val`` partition alone: each image predicted whole at its
+   cached size (:func:`heritage_core.inference.predict_logits`, ``resize`` mode, as in the final evaluation),
+   labels predicted per head (:func:`heritage_core.models.predict`; a flat model's coarse and binary are
+   derived from fine), scored with dataset-level ΣI/ΣU (:func:`heritage_core.metrics.reduce_counts`; classes
+   with ΣU = 0 excluded). The stage keeps the epoch with the best mIoU of its finest loss head (first one on
+   ties) as ``stage{k}_best.pt``; ``stage{k}_last.pt`` is written every epoch.
+
+The trainer never reads an image or mask of ``id_test`` or ``ood_test``: it keeps only the ``train`` and
+``val`` id lists of the manifest.
+
+Reproducibility: python, numpy and torch are seeded from ``seed``; on the CPU deterministic algorithms are
+switched on (``warn_only``). Checkpoints hold every generator state, so a run killed at any point and
+resumed ends with the same history and weights as an uninterrupted one (on the CPU; on GPUs up to the
+non-determinism of CUDA kernels). Speed on CUDA: bf16 autocast, channels-last, cuDNN benchmark, TF32,
+pinned memory, persistent workers, optional ``torch.compile``.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import random
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from heritage_core.data.cache import Cache, open_cache
+from heritage_core.data.loader import SegmentationDataset, build_loader
+from heritage_core.errors import ManifestError, RunError
+from heritage_core.inference import predict_logits
+from heritage_core.losses import HierarchicalLoss, class_weights_record, pixel_counts
+from heritage_core.metrics import SegCounts, reduce_counts
+from heritage_core.models import create_model, predict
+from heritage_core.runs import git_commit, package_versions, params_hash, sha256_file
+from heritage_core.splits import load_manifest
+from heritage_core.taxonomy import HEADS, default_taxonomy
+from heritage_core.train.checkpoint import capture_rng_state, checkpoint_path, load_checkpoint, restore_rng_state, save_checkpoint
+from heritage_core.train.config import Stage, TrainConfig, trainable_mask
+from heritage_core.train.distributed import DistContext, init_distributed, resolve_device
+from heritage_core.train.preemption import PreemptedError, PreemptionGuard, requeue_slurm_job
+from heritage_core.train.rundir import now_iso, prepare_run_dir, read_run_info, run_lock, update_run_info, write_history
+
+__all__ = ["train_run", "train_step", "validate", "load_trained_model", "warmup_cosine", "seed_everything"]
+
+_log = logging.getLogger("heritage_core.train")
+
+
+# ----------------------------------------------------------------------------------------------- pieces
+def seed_everything(seed: int) -> None:
+    """Seed python's, numpy's and torch's (CPU and CUDA) global generators with ``seed``."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def warmup_cosine(step: int, total_steps: int, warmup_steps: int) -> float:
+    """Learning-rate factor at optimiser step ``step`` (0-based) of a stage.
+
+    Linear warm-up ``(step + 1) / warmup_steps`` for the first ``warmup_steps`` steps, then a cosine from 1
+    down towards 0: ``0.5 * (1 + cos(pi * (step - warmup_steps) / (total_steps - warmup_steps)))``; 0 from
+    ``total_steps`` on. E.g. total 10, warm-up 2: 0.5, 1.0, 1.0, 0.962, 0.854, …, 0.038.
+    """
+    if step >= total_steps:
+        return 0.0
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    return 0.5 * (1.0 + math.cos(math.pi * (step - warmup_steps) / (total_steps - warmup_steps)))
+
+
+def _build_optimizer(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
+    decay, no_decay = [], []
+    for p in model.parameters():
+        if p.requires_grad:
+            (decay if p.ndim >= 2 else no_decay).append(p)
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=lr)
+
+
+def _build_scheduler(optimizer: torch.optim.Optimizer, stage: Stage, steps_per_epoch: int) -> torch.optim.lr_scheduler.LambdaLR:
+    total = stage.epochs * steps_per_epoch
+    warmup = round(stage.warmup_fraction * total)
+
+    def factor(step: int) -> float:
+        return warmup_cosine(step, total, warmup)
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def _set_train_mode(model: nn.Module) -> None:
+    """Training mode, except modules whose parameters are all frozen (their BatchNorm statistics stay fixed)."""
+    model.train()
+    for module in model.modules():
+        params = list(module.parameters())
+        if params and not any(p.requires_grad for p in params):
+            module.eval()
+
+
+def train_step(
+    model: nn.Module,
+    batch: Mapping[str, Any],
+    loss_fn: HierarchicalLoss,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    *,
+    device: torch.device,
+    amp: bool = False,
+    channels_last: bool = False,
+    grad_clip_norm: float | None = None,
+) -> tuple[float, dict[str, float]]:
+    """One optimiser step, exactly as the trainer runs it.
+
+    Args:
+        model: the (possibly DDP-wrapped or compiled) model, in training mode.
+        batch: a loader batch: ``image`` and one target per head.
+        loss_fn: the stage's loss.
+        optimizer: the stage's optimiser.
+        scheduler: the stage's schedule, stepped once per call.
+        device: where the model lives.
+        amp: bf16 autocast for the forward pass (CUDA only; the loss is computed in float32).
+        channels_last: send the images in channels-last memory format.
+        grad_clip_norm: clip the global gradient L2 norm to this, or None.
+
+    Returns:
+        The total loss and each loss head's unweighted loss.
+
+    Raises:
+        RunError: the loss is not finite (the message names the batch's item ids).
+
+    Shapes:
+        batch["image"]: (N, 3, S, S) float; batch[head]: (N, S, S) int64 with 255 = ignore.
+    """
+    images = batch["image"].to(device, non_blocking=True)
+    if channels_last:
+        images = images.contiguous(memory_format=torch.channels_last)
+    targets = {h: batch[h].to(device, non_blocking=True) for h in loss_fn.heads}
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda"):
+        logits = model(images)
+    total, per_head = loss_fn({h: logits[h].float() for h in loss_fn.heads}, targets)
+    value = float(total.detach())
+    if not math.isfinite(value):
+        raise RunError(
+            f"the training loss is {value} (per head {per_head}) on items {list(batch.get('id', []))}; lower the "
+            f"stage's lr, set grad_clip_norm, or check these items"
+        )
+    optimizer.zero_grad(set_to_none=True)
+    total.backward()
+    if grad_clip_norm is not None:
+        nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], grad_clip_norm)
+    optimizer.step()
+    scheduler.step()
+    return value, per_head
+
+
+def validate(
+    model: nn.Module, cache: Cache, ids: list[str], img_size: int, device: torch.device, *,
+    amp: bool = False, progress: bool = False,
+) -> dict[str, float]:
+    """Dataset-level val mIoU of every head (independent argmax; derived from fine for a flat model).
+
+    Each image is predicted whole at its cached size (``resize`` mode) and scored against its cached mask
+    mapped to each head; binary-level items count for the binary head only.
+
+    Args:
+        model: the bare model (not DDP-wrapped), on ``device``.
+        cache: the ingest cache.
+        ids: the ``val`` ids.
+        img_size: network input side, px.
+        device: where the model lives.
+        amp: autocast during inference.
+        progress: show a progress bar.
+
+    Returns:
+        Head -> mIoU in [0, 1] (NaN when no class of the head has a pixel in labels or predictions).
+    """
+    taxonomy = default_taxonomy()
+    counts = {h: SegCounts(h, taxonomy.names(h)) for h in HEADS}
+    for item_id in tqdm(ids, desc="val", leave=False, disable=not progress):
+        logits = predict_logits(model, cache.load_image(item_id), mode="resize", img_size=img_size, device=device, amp=amp)
+        preds = predict({h: v[None] for h, v in logits.items()})
+        mask, level = cache.load_mask(item_id), cache.label_level(item_id)
+        for head in HEADS[: HEADS.index(level) + 1]:
+            label = torch.from_numpy(taxonomy.map_labels(mask, level, head).astype(np.int64))
+            counts[head].update([item_id], preds[head][0], label)
+    return {h: reduce_counts(c).miou if len(c) else float("nan") for h, c in counts.items()}
+
+
+def _better(score: float, best: float | None) -> bool:
+    if best is None:
+        return True
+    if math.isnan(score):
+        return False
+    return math.isnan(best) or score > best
+
+
+@contextlib.contextmanager
+def _torch_settings(device: torch.device) -> Iterator[None]:
+    """Deterministic algorithms on the CPU; cuDNN benchmark and TF32 on CUDA; restored afterwards."""
+    saved = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
+             torch.backends.cudnn.benchmark, torch.get_float32_matmul_precision())
+    if device.type == "cpu":
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    else:
+        torch.backends.cudnn.benchmark = True
+        torch.set_float32_matmul_precision("high")
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
+        torch.backends.cudnn.benchmark = saved[2]
+        torch.set_float32_matmul_precision(saved[3])
+
+
+# ----------------------------------------------------------------------------------------------- trainer
+class _Trainer:
+    """State of one :func:`train_run` call (one process)."""
+
+    def __init__(self, cfg: TrainConfig, ctx: DistContext, force: bool) -> None:
+        self.cfg, self.ctx, self.force = cfg, ctx, force
+        self.run_dir = Path(cfg.run_dir).resolve()
+        self.device = resolve_device(cfg.device, ctx.local_rank)
+        self.cuda = self.device.type == "cuda"
+        self.amp = cfg.amp and self.cuda
+        self.channels_last = cfg.channels_last and self.cuda
+        self.progress = cfg.progress and ctx.is_main
+        self.variant = cfg.variant_spec()
+        self.stages = cfg.stages()
+        self.cache = open_cache(cfg.cache_dir)
+        manifest = load_manifest(cfg.manifest_path, self.cache)
+        # Only the ids the trainer may touch are kept: id_test and ood_test never leave this scope.
+        self.train_ids = list(manifest.partitions["train"])
+        self.val_ids = list(manifest.partitions["val"])
+        for name, ids in (("train", self.train_ids), ("val", self.val_ids)):
+            if not ids:
+                raise ManifestError(f"manifest '{cfg.manifest_path}' has an empty '{name}' partition; training needs "
+                                    f"train and val items, re-run 01_splits with other fractions")
+        identity = {**cfg.identity(), "dataset_fingerprint": self.cache.fingerprint,
+                    "manifest_sha256": sha256_file(cfg.manifest_path)}
+        self.params_hash = params_hash(identity)
+        self.info = {
+            "params": cfg.to_dict(), "identity": identity, "params_hash": self.params_hash,
+            "variant": cfg.variant, "arch": self.variant.arch, "description": self.variant.description,
+            "protocol": manifest.protocol, "fold": manifest.fold, "held_out": manifest.held_out,
+            "split_seed": manifest.seed, "seed": cfg.seed, "encoder": cfg.encoder, "img_size": cfg.img_size,
+            "cache": str(Path(cfg.cache_dir).resolve()), "manifest": str(Path(cfg.manifest_path).resolve()),
+            "git_commit": git_commit(), "dataset_fingerprint": self.cache.fingerprint,
+            "package_versions": package_versions(), "stages": [s.to_dict() for s in self.stages],
+            "n_images": {"train": len(self.train_ids), "val": len(self.val_ids)},
+            "world_size": ctx.world_size, "device": str(self.device),
+        }
+        self.guard = PreemptionGuard()
+        self.history: list[dict[str, Any]] = []
+
+    # ------------------------------------------------------------------ helpers
+    def _say(self, message: str) -> None:
+        if self.ctx.is_main:
+            _log.info(message)
+            if self.progress:
+                tqdm.write(message)
+
+    def _build_model(self) -> nn.Module:
+        cfg = self.cfg
+        seed_everything(cfg.seed)
+        model = create_model(self.variant.arch, cfg.encoder, decoder_channels=cfg.decoder_channels,
+                             pretrained=cfg.pretrained, img_size=cfg.img_size)
+        if self.ctx.distributed and self.cuda:
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        model = model.to(self.device)
+        if self.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        if self.ctx.rank:
+            seed_everything(cfg.seed + self.ctx.rank)
+        return model
+
+    def _build_loader(self) -> torch.utils.data.DataLoader:
+        cfg = self.cfg
+        dataset = SegmentationDataset(self.cache, self.train_ids, cfg.img_size, train=True,
+                                      augment=None if cfg.augment else _NO_AUGMENT)
+        loader = build_loader(dataset, cfg.batch_size, shuffle=True, seed=cfg.seed + self.ctx.rank,
+                              num_workers=cfg.num_workers, device=self.device, drop_last=len(dataset) > cfg.batch_size,
+                              distributed=self.ctx.distributed)
+        # The batch stream comes from the sampler's generator. Worker base seeds are drawn from
+        # loader.generator whenever an iterator is created, which with persistent workers happens once per
+        # process, not once per epoch; a separate generator keeps those draws out of the batch stream, so a
+        # resumed process regenerates exactly the batches of the interrupted one.
+        loader.generator = torch.Generator().manual_seed(cfg.seed + 7919 * (self.ctx.rank + 1))
+        return loader
+
+    def _class_weights(self) -> dict[str, list[float]]:
+        if not self.cfg.class_weights:
+            return {}
+        info = read_run_info(self.run_dir)
+        if info.get("class_weights"):
+            return {h: rec["weights"] for h, rec in info["class_weights"].items()}
+        heads = ("fine",) if self.variant.arch == "flat" else HEADS
+        records = {h: class_weights_record(pixel_counts(self.cache, self.train_ids, h), h) for h in heads}
+        update_run_info(self.run_dir, class_weights=records)
+        return {h: rec["weights"] for h, rec in records.items()}
+
+    def _resume_point(self) -> tuple[int, dict[str, Any] | None, dict[str, Any] | None]:
+        """(stage index to run, its checkpoint to resume or None, the previous stage's last checkpoint or None)."""
+        for k in reversed(range(len(self.stages))):
+            path = checkpoint_path(self.run_dir, k + 1, "last")
+            if path.is_file():
+                ckpt = load_checkpoint(path, self.params_hash)
+                if ckpt["epoch"] >= self.stages[k].epochs:
+                    return k + 1, None, ckpt
+                return k, ckpt, None
+        return 0, None, None
+
+    def _rank_state(self, ckpt: dict[str, Any]) -> dict[str, Any]:
+        states = ckpt["rng"]
+        if len(states) != self.ctx.world_size:
+            _log.warning("checkpoint was written by %d processes, this job has %d: generator states of rank 0 reused",
+                         len(states), self.ctx.world_size)
+            return states[0]
+        return states[self.ctx.rank]
+
+    # ------------------------------------------------------------------ run
+    def run(self) -> Path:
+        with contextlib.ExitStack() as stack:
+
+            def prepare() -> str:
+                stack.enter_context(run_lock(self.run_dir))
+                return prepare_run_dir(self.run_dir, self.info, self.force)
+
+            state = self.ctx.on_main(prepare)
+            if state == "finished":
+                self._say(f"run '{self.run_dir}' is finished; nothing to do (force=True retrains it)")
+                return self.run_dir
+            try:
+                with self.guard, _torch_settings(self.device):
+                    self._train()
+            except PreemptedError as exc:
+                if self.ctx.is_main:
+                    update_run_info(self.run_dir, preempted=now_iso(), last_event=str(exc))
+                    requeue_slurm_job()
+                raise
+            except BaseException as exc:
+                if self.ctx.is_main:
+                    update_run_info(self.run_dir, status="failed", error=f"{type(exc).__name__}: {exc}", failed=now_iso())
+                raise
+        return self.run_dir
+
+    def _train(self) -> None:
+        class_weights = self.ctx.on_main(self._class_weights)
+        self.class_weights = {h: torch.tensor(w, dtype=torch.float32) for h, w in class_weights.items()}
+        start, ckpt, previous = self._resume_point()
+        model = self._build_model()
+        self.loader = self._build_loader()
+        self.sampler_generator: torch.Generator = self.loader.sampler.generator
+        if previous is not None:
+            self.history = list(previous["history"])
+            restore_rng_state(self._rank_state(previous), self.sampler_generator)
+        for k in range(start, len(self.stages)):
+            if ckpt is not None:
+                self.history = list(ckpt["history"])
+                model.load_state_dict(ckpt["model"])
+            elif k > 0:
+                model.load_state_dict(load_checkpoint(checkpoint_path(self.run_dir, k, "best"), self.params_hash)["model"])
+            self._run_stage(k, model, ckpt)
+            ckpt = None
+        self.ctx.barrier()
+        if self.ctx.is_main:
+            self._finish()
+
+    def _finish(self) -> None:
+        selection = []
+        for k, stage in enumerate(self.stages, start=1):
+            best_row: dict[str, Any] | None = None
+            for row in (r for r in self.history if r["stage"] == k):
+                if _better(row["val_score"], None if best_row is None else best_row["val_score"]):
+                    best_row = row
+            if best_row is None:
+                raise RunError(f"run '{self.run_dir}': history.csv has no epoch of stage {k}; re-run with force=True")
+            selection.append({"stage": k, "stage_name": stage.name, "selection_head": stage.selection_head,
+                              "best_epoch": best_row["epoch"], "val_score": best_row["val_score"],
+                              **{f"val_miou_{h}": best_row[f"val_miou_{h}"] for h in HEADS}})
+        last = len(self.stages)
+        update_run_info(self.run_dir, status="finished", finished=now_iso(), selection=selection,
+                        best_checkpoint=f"checkpoints/stage{last}_best.pt", val=selection[-1])
+        self._say(f"finished: best stage-{last} epoch {selection[-1]['best_epoch']}, "
+                  f"val mIoU({self.stages[-1].selection_head}) = {selection[-1]['val_score']:.4f}")
+
+    # ------------------------------------------------------------------ stage
+    def _run_stage(self, k: int, model: nn.Module, ckpt: dict[str, Any] | None) -> None:
+        cfg, stage = self.cfg, self.stages[k]
+        mask = trainable_mask([n for n, _ in model.named_parameters()], stage)
+        for name, p in model.named_parameters():
+            p.requires_grad_(mask[name])
+        n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        n_total = sum(p.numel() for p in model.parameters())
+        self._say(f"stage {k + 1}/{len(self.stages)} '{stage.name}': {stage.epochs} epochs, lr {stage.lr:g}, loss "
+                  f"heads {list(stage.loss_heads)}, trainable parameters {n_train:,} of {n_total:,}")
+        if self.ctx.is_main:
+            info = read_run_info(self.run_dir)
+            counts = dict(info.get("trainable_params", {}))
+            counts[str(k + 1)] = {"stage_name": stage.name, "trainable": n_train, "total": n_total}
+            update_run_info(self.run_dir, trainable_params=counts)
+        optimizer = _build_optimizer(model, stage.lr, cfg.weight_decay)
+        steps = len(self.loader) if cfg.max_batches_per_epoch is None else min(len(self.loader), cfg.max_batches_per_epoch)
+        scheduler = _build_scheduler(optimizer, stage, steps)
+        loss_fn = HierarchicalLoss(weights=cfg.loss_weights, heads=stage.loss_heads,
+                                   class_weights={h: w for h, w in self.class_weights.items() if h in stage.loss_heads})
+        loss_fn = loss_fn.to(self.device)
+        best: dict[str, Any] = {"epoch": 0, "score": None}
+        start_epoch = 0
+        if ckpt is not None:
+            optimizer.load_state_dict(ckpt["optimizer"])
+            scheduler.load_state_dict(ckpt["scheduler"])
+            best, start_epoch = dict(ckpt["best"]), int(ckpt["epoch"])
+        train_model: nn.Module = model
+        if self.ctx.distributed:
+            unused = any(mask[n] and n.startswith("heads.") and n.split(".")[1] not in stage.loss_heads for n in mask)
+            train_model = DistributedDataParallel(model, device_ids=[self.device.index] if self.cuda else None,
+                                                  find_unused_parameters=unused)
+        if cfg.compile:
+            train_model = torch.compile(train_model)
+        parts = _StageParts(k, stage, model, train_model, optimizer, scheduler, loss_fn, steps)
+        for epoch in range(start_epoch, stage.epochs):
+            best = self._run_epoch(parts, epoch, best, ckpt if epoch == start_epoch else None)
+            if self.ctx.any_flag(self.guard.requested, self.device):
+                raise PreemptedError(f"preempted by {self.guard.signal_name or 'a signal on another rank'} after stage "
+                                     f"{k + 1} epoch {epoch + 1}; checkpoint saved, re-run to resume")
+
+    def _run_epoch(self, p: _StageParts, epoch: int, best: dict[str, Any], ckpt: dict[str, Any] | None) -> dict[str, Any]:
+        cfg, gen = self.cfg, self.sampler_generator
+        if self.ctx.distributed:
+            self.loader.sampler.set_epoch(sum(s.epochs for s in self.stages[: p.k]) + epoch)
+        rank_state = self._rank_state(ckpt) if ckpt is not None else None
+        skip = int(ckpt["step_in_epoch"]) if ckpt is not None else 0
+        if rank_state is not None and skip == 0:
+            restore_rng_state(rank_state, gen)
+        if skip:
+            gen.set_state(rank_state["epoch_start_loader"])
+            partial = dict(rank_state["partial"])
+        else:
+            partial = {"loss_total": 0.0, **{f"loss_{h}": 0.0 for h in p.stage.loss_heads}, "steps": 0, "images": 0,
+                       "train_seconds": 0.0, "lr": float("nan")}
+        epoch_start_loader = gen.get_state()
+        if self.cuda:
+            torch.cuda.reset_peak_memory_stats(self.device)
+        _set_train_mode(p.model)
+        batches = iter(self.loader)
+        for _ in range(skip):
+            next(batches)
+        if skip:
+            restore_rng_state(rank_state, gen)
+        desc = f"stage {p.k + 1}/{len(self.stages)} {p.stage.name} epoch {epoch + 1}/{p.stage.epochs}"
+        bar = tqdm(total=p.steps, initial=skip, desc=desc, leave=False, disable=not self.progress)
+        t0 = time.perf_counter()
+        for step, batch in zip(range(skip, p.steps), batches):
+            partial["lr"] = float(p.optimizer.param_groups[0]["lr"])
+            total, per_head = train_step(p.train_model, batch, p.loss_fn, p.optimizer, p.scheduler, device=self.device,
+                                         amp=self.amp, channels_last=self.channels_last, grad_clip_norm=cfg.grad_clip_norm)
+            partial["loss_total"] += total
+            for h, v in per_head.items():
+                partial[f"loss_{h}"] += v
+            partial["steps"] += 1
+            partial["images"] += int(batch["image"].shape[0])
+            bar.update(1)
+            bar.set_postfix(loss=f"{total:.4f}")
+            if step + 1 < p.steps and self.ctx.any_flag(self.guard.requested, self.device):
+                partial["train_seconds"] += time.perf_counter() - t0
+                self._save(p, epoch, step + 1, best, partial, epoch_start_loader, improved=False)
+                bar.close()
+                raise PreemptedError(
+                    f"preempted by {self.guard.signal_name or 'a signal on another rank'} in stage {p.k + 1} epoch "
+                    f"{epoch + 1} after step {step + 1}/{p.steps}; checkpoint saved, re-run to resume"
+                )
+        bar.close()
+        partial["train_seconds"] += time.perf_counter() - t0
+        t1 = time.perf_counter()
+        scores = {h: float("nan") for h in HEADS}
+        if self.ctx.is_main:
+            scores = validate(p.model, self.cache, self.val_ids, cfg.img_size, self.device, amp=self.amp,
+                              progress=self.progress)
+        _set_train_mode(p.model)
+        score = scores[p.stage.selection_head]
+        improved = _better(score, best["score"])
+        if improved:
+            best = {"epoch": epoch + 1, "score": score}
+        n = max(partial["steps"], 1)
+        world = self.ctx.world_size
+        row = {
+            "stage": p.k + 1, "stage_name": p.stage.name, "epoch": epoch + 1, "lr": partial["lr"],
+            **{f"loss_{h}": (partial[f"loss_{h}"] / n if h in p.stage.loss_heads else float("nan")) for h in HEADS},
+            "loss_total": partial["loss_total"] / n,
+            **{f"val_miou_{h}": scores[h] for h in HEADS}, "val_score": score,
+            "seconds": partial["train_seconds"] + time.perf_counter() - t1,
+            "images_per_s": partial["images"] * world / max(partial["train_seconds"], 1e-9),
+            "peak_mem_mb": torch.cuda.max_memory_allocated(self.device) / 2**20 if self.cuda else float("nan"),
+        }
+        self.history.append(row)
+        self._save(p, epoch + 1, 0, best, None, None, improved=improved)
+        self._say(f"{desc}: loss {row['loss_total']:.4f}, val mIoU " + ", ".join(
+            f"{h} {scores[h]:.4f}" for h in HEADS) + f" ({row['seconds']:.1f} s)" + (" *best*" if improved else ""))
+        return best
+
+    def _save(self, p: _StageParts, epoch: int, step_in_epoch: int, best: dict[str, Any],
+              partial: dict[str, Any] | None, epoch_start_loader: torch.Tensor | None, *, improved: bool) -> None:
+        """Checkpoint (rank 0 writes; every rank contributes its generator states)."""
+        state = capture_rng_state(self.sampler_generator)
+        state["partial"] = partial
+        state["epoch_start_loader"] = epoch_start_loader
+        states = self.ctx.gather(state)
+        if self.ctx.is_main:
+            payload = {
+                "model": p.model.state_dict(), "optimizer": p.optimizer.state_dict(),
+                "scheduler": p.scheduler.state_dict(), "rng": states, "stage": p.k + 1, "stage_name": p.stage.name,
+                "epoch": epoch, "step_in_epoch": step_in_epoch, "best": best, "history": self.history,
+                "params_hash": self.params_hash,
+            }
+            paths = [checkpoint_path(self.run_dir, p.k + 1, "last")]
+            if improved:
+                paths.insert(0, checkpoint_path(self.run_dir, p.k + 1, "best"))
+            save_checkpoint(payload, paths)
+            write_history(self.run_dir, self.history)
+        self.ctx.barrier()
+
+
+class _StageParts:
+    """The objects one stage trains with."""
+
+    def __init__(self, k: int, stage: Stage, model: nn.Module, train_model: nn.Module, optimizer: torch.optim.Optimizer,
+                 scheduler: torch.optim.lr_scheduler.LambdaLR, loss_fn: HierarchicalLoss, steps: int) -> None:
+        self.k, self.stage, self.model, self.train_model = k, stage, model, train_model
+        self.optimizer, self.scheduler, self.loss_fn, self.steps = optimizer, scheduler, loss_fn, steps
+
+
+#: Augmentation settings that switch every random transform off (``TrainConfig.augment = False``).
+_NO_AUGMENT = {"hflip_p": 0.0, "vflip_p": 0.0, "rotate90_p": 0.0, "scale_p": 0.0, "color_jitter_p": 0.0}
+
+
+# ----------------------------------------------------------------------------------------------- public
+def train_run(config: TrainConfig | Mapping[str, Any], *, force: bool = False) -> Path:
+    """Train (or resume, or skip) the run described by ``config``.
+
+    Args:
+        config: a :class:`TrainConfig` or a mapping of its fields.
+        force: retrain a finished run, or overwrite a run dir made with other parameters.
+
+    Returns:
+        The run directory.
+
+    Raises:
+        RunError: the run dir holds another run (and not ``force``), is in use, or a checkpoint is unreadable.
+        PreemptedError: SIGUSR1/SIGTERM arrived; the checkpoint is saved and re-running resumes.
+        ConfigError, ManifestError, DataError, ModelError: bad inputs (nothing is written for these when they
+            are found before training starts; later failures mark the run ``failed`` in ``run.json``).
+    """
+    cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(dict(config))
+    ctx = init_distributed(cfg.device)
+    try:
+        return _Trainer(cfg, ctx, force).run()
+    finally:
+        ctx.close()
+
+
+def load_trained_model(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
+    """The model of a finished run with the weights of its final stage's best checkpoint, in eval mode.
+
+    Args:
+        run_dir: a run directory written by :func:`train_run`.
+        device: where to put the model.
+
+    Returns:
+        ``(model, run_info)`` with ``run_info`` the content of ``run.json``.
+
+    Raises:
+        RunError: no ``run.json``, a run that is not finished, or a missing or foreign checkpoint.
+    """
+    info = read_run_info(run_dir)
+    if info.get("status") != "finished":
+        raise RunError(
+            f"run '{run_dir}' has status {info.get('status')!r}; only finished runs can be loaded. Re-run train_run "
+            f"on its config to resume it" + (f" (last error: {info['error']})" if info.get("error") else "")
+        )
+    params = info["params"]
+    model = create_model(info["arch"], info["encoder"], decoder_channels=params["decoder_channels"],
+                         pretrained=None, img_size=info["img_size"])
+    ckpt = load_checkpoint(Path(run_dir) / info["best_checkpoint"], info["params_hash"])
+    try:
+        model.load_state_dict(ckpt["model"])
+    except RuntimeError as exc:
+        raise RunError(f"checkpoint '{Path(run_dir) / info['best_checkpoint']}' does not fit the model of run.json "
+                       f"({info['arch']}, {info['encoder']}): {exc}") from exc
+    return model.to(device).eval(), info
+
