@@ -324,7 +324,7 @@ def read_results(path: str | Path) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------- views
 def gap_table(df: pd.DataFrame, head: str = "fine", metric: str = "miou") -> pd.DataFrame:
-    """ID, OOD and gap side by side, one row per run (for display).
+    """ID, OOD and gap side by side, one row per run with a gap (runs of the ``random`` protocol have none).
 
     Args:
         df: the tidy table.
@@ -335,6 +335,7 @@ def gap_table(df: pd.DataFrame, head: str = "fine", metric: str = "miou") -> pd.
         Columns ``variant, encoder, fold, held_out, seed, id_test, ood_test, gap, gap_ci_low, gap_ci_high``.
     """
     keys = ["variant", "encoder", "fold", "held_out", "seed"]
+    df = df[df["run_id"].isin(df.loc[df["partition"] == "gap", "run_id"])]
     sel = df[(df["head"] == head) & (df["metric"] == metric) & (df["class_name"] == "") & (df["domain"] == "")
              & df["partition"].isin(["id_test", "ood_test", "gap"])]
     wide = sel.pivot_table(index=keys, columns="partition", values="value", aggfunc="first")

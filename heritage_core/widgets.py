@@ -21,6 +21,7 @@ in VS Code.
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from collections.abc import Sequence
@@ -76,14 +77,18 @@ def is_headless() -> bool:
         if forced not in ("static", "interactive"):
             raise ConfigError(f"environment variable {WIDGETS_ENV}={forced!r}; allowed are 'static' and 'interactive'")
         return forced == "static"
-    shell = sys.modules.get("IPython") and sys.modules["IPython"].get_ipython()
+    shell = _shell()
     if shell is None or type(shell).__name__ != "ZMQInteractiveShell":
         return True
-    try:
-        import ipywidgets  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("ipywidgets") is None:
         return True
     return not (os.environ.get("JPY_SESSION_NAME") or "google.colab" in sys.modules)
+
+
+def _shell() -> Any:
+    """The running IPython shell, or None outside IPython (IPython is never imported here)."""
+    ipython = sys.modules.get("IPython")
+    return ipython.get_ipython() if ipython is not None else None
 
 
 def resolve_static(static: bool | None) -> bool:
@@ -378,7 +383,7 @@ def show_evaluation(run_dir: str | Path, heads: Sequence[str] = ("binary", "coar
 
 def _displayer(display: bool) -> Any:
     """IPython's ``display`` when asked for and running under IPython, else None."""
-    if not display or "IPython" not in sys.modules:
+    if not display or _shell() is None:
         return None
     from IPython.display import display as show
 
@@ -545,7 +550,8 @@ def iou_inspector(
 
     Args:
         runs: a suite directory, a folder of run directories, one run directory, or a list of them.
-        partition: initial partition; None for ``ood_test`` when evaluated, else the first evaluated one.
+        partition: initial partition; None for ``ood_test`` when evaluated, else ``id_test``, else the first
+            evaluated one.
         head: initial scored head.
         class_name: initial class; None for the damage class with the most labelled pixels.
         k: best and worst images shown.
@@ -574,7 +580,7 @@ def iou_inspector(
     first = evaluations[0]
     parts = first.evaluated_partitions
     if partition is None:
-        partition = "ood_test" if "ood_test" in parts else parts[0]
+        partition = next((p for p in ("ood_test", "id_test") if p in parts), parts[0])
     if partition not in parts:
         raise ConfigError(f"iou_inspector: partition {partition!r} was not evaluated in '{first.run_dir}'; "
                           f"evaluated are {parts}")

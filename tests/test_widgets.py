@@ -1,0 +1,113 @@
+"""Tests of heritage_core.widgets: headless detection, colours, the static and interactive inspector."""
+from __future__ import annotations
+
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from eval_builders import evaluated_suite
+from heritage_core import widgets
+from heritage_core.errors import ConfigError
+from heritage_core.evaluate import load_evaluation
+from heritage_core.metrics import ABSENT_CLASS_RULE, load_counts
+from heritage_core.taxonomy import default_taxonomy
+
+TAX = default_taxonomy()
+
+
+@pytest.fixture(scope="module")
+def suite(synthetic_cache: Path, tmp_path_factory: pytest.TempPathFactory):
+    return evaluated_suite(synthetic_cache, tmp_path_factory.getbasetemp())[0]
+
+
+def _fake_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
+    shell = type("ZMQInteractiveShell", (), {})()
+    monkeypatch.setitem(sys.modules, "IPython", types.SimpleNamespace(get_ipython=lambda: shell))
+
+
+def test_headless_detection(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(widgets.WIDGETS_ENV, raising=False)
+    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
+    monkeypatch.delitem(sys.modules, "IPython", raising=False)
+    assert widgets.is_headless()  # plain python / pytest
+    _fake_kernel(monkeypatch)
+    assert widgets.is_headless()  # a kernel nobody opened in a front end (papermill, nbclient)
+    monkeypatch.setenv("JPY_SESSION_NAME", "/home/me/04_dg_gap.ipynb")
+    assert not widgets.is_headless()  # a kernel jupyter_server started for a notebook
+    monkeypatch.setenv(widgets.WIDGETS_ENV, "static")
+    assert widgets.is_headless()
+    monkeypatch.setenv(widgets.WIDGETS_ENV, "interactive")
+    monkeypatch.delenv("JPY_SESSION_NAME")
+    assert not widgets.is_headless()
+    monkeypatch.setenv(widgets.WIDGETS_ENV, "maybe")
+    with pytest.raises(ConfigError, match="HERITAGE_WIDGETS"):
+        widgets.is_headless()
+    assert widgets.resolve_static(False) is False
+    with pytest.raises(ConfigError, match="static"):
+        widgets.resolve_static("yes")
+
+
+def test_colours_follow_the_dataset() -> None:
+    labels = np.array([[0, 3], [255, 15]], dtype=np.uint8)
+    rgb = widgets.colourise(labels, "fine")
+    assert rgb[0, 1].tolist() == TAX.fine_rgb()[3].tolist() and rgb[1, 1].tolist() == TAX.fine_rgb()[15].tolist()
+    assert rgb[1, 0].tolist() == [0x5A, 0x00, 0x07]  # ignore colour
+    coarse = widgets.head_colours("coarse_from_fine")
+    assert coarse[2].tolist() == TAX.fine_rgb()[3].tolist()  # Deposits takes Dust's colour
+    assert widgets.head_colours("binary").tolist() == [[0, 0, 0], [255, 255, 255]]
+    image = np.full((2, 2, 3), 100, np.uint8)
+    out = widgets.overlay(image, labels, "fine", alpha=0.5)
+    assert out[0, 0].tolist() == [100, 100, 100]  # clean shows the image
+    assert out[0, 1].tolist() == np.round(0.5 * 100 + 0.5 * TAX.fine_rgb()[3]).astype(int).tolist()
+
+
+def test_image_class_scores_rank_labelled_images(suite) -> None:
+    evaluation = load_evaluation(suite.runs["flat"])
+    ranking = widgets.image_class_scores(evaluation, "ood_test", "binary", 1)
+    counts = load_counts(suite.runs["flat"] / "eval" / "ood_test.npz")["binary"]
+    labelled = [i for k, i in enumerate(counts.ids) if counts.label[k, 1] > 0]
+    assert sorted(ranking["id"]) == sorted(labelled)
+    assert ranking["iou"].is_monotonic_decreasing
+    k = counts.ids.index(ranking["id"][0])
+    assert ranking["iou"][0] == counts.intersection[k, 1] / counts.union[k, 1]
+
+
+def test_static_inspector_renders_figures_and_table(suite, tmp_path: Path) -> None:
+    figures, table = widgets.iou_inspector(suite.suite_dir, static=True, save_dir=tmp_path, k=1)
+    assert len(figures) == 2 and len(table) == 16
+    assert ABSENT_CLASS_RULE in table.attrs["caption"]
+    shown = table.attrs["examples"]
+    assert shown["rank"].tolist()[:1] == ["best"] and len(shown) <= 2
+    assert (tmp_path / "inspector_bars.png").stat().st_size > 5_000
+    assert (tmp_path / "inspector_examples.png").stat().st_size > 5_000
+    with pytest.raises(ConfigError, match="not a class"):
+        widgets.iou_inspector(suite.runs["flat"], static=True, class_name="Mould")
+
+
+def test_interactive_inspector_reacts_to_the_dropdowns(suite, monkeypatch: pytest.MonkeyPatch) -> None:
+    ipywidgets = pytest.importorskip("ipywidgets")
+    drawn = []
+    monkeypatch.setattr(widgets, "render_static", lambda evaluations, selection, **kw: drawn.append(selection))
+    inspector = widgets.iou_inspector(suite.suite_dir, static=False)
+    assert isinstance(inspector, widgets.IoUInspector) and isinstance(inspector.widget, ipywidgets.VBox)
+    # The first run (sorted paths) is the random fold "all": no ood_test, so id_test is shown.
+    assert inspector.fold.value == "all" and inspector.partition.value == "id_test" and inspector.head.value == "fine"
+    inspector.head.value = "binary"
+    assert inspector.selection.head == "binary" and list(inspector.class_name.options) == ["clean", "damage"]
+    assert inspector.class_name.value == "damage"
+    inspector.fold.value = "photographic_depiction"
+    ev = inspector.evaluations[inspector.selection.run]
+    assert ev.eval_info["fold"] == "photographic_depiction" and inspector.partition.value == "id_test"
+    inspector.partition.value = "ood_test"
+    assert inspector.selection == widgets.Selection(inspector.run.value, "ood_test", "binary", "damage", 2)
+    assert len(drawn) == 4 and drawn[-1] == inspector.selection  # one redraw per change, none while filling
+
+
+def test_show_evaluation_saves_confusion_figures_and_tables(suite, tmp_path: Path) -> None:
+    saved = widgets.show_evaluation(suite.runs["random"], heads=("fine", "binary"), save_dir=tmp_path)
+    assert sorted(saved) == ["id_test/binary", "id_test/fine", "val/binary", "val/fine"]
+    assert all(p.stat().st_size > 5_000 for p in saved.values())
+    assert (tmp_path / "classes_val_fine.csv").is_file()
