@@ -14,14 +14,16 @@ package, so ``heritage synth`` writes a stand-in with the same file layout, colu
   cell present for any ``n`` of at least the 18 cells.
 
 Items are generated one by one from ``(seed, index)`` alone, through ``numpy.random.SeedSequence``: item
-``i`` is the same whatever ``n`` is, and the files are byte-identical for the same arguments and library
-versions (PNG and parquet carry no timestamps). The item order is one fixed sequence of cells (see
-:func:`item_cells`), so the first ``n`` items have the composition of ARTeFACT scaled to ``n``.
+``i`` is the same whatever ``n`` is, and the files are byte-identical for the same arguments, machine and
+library versions (PNG and parquet carry no timestamps; numpy's SIMD maths may differ in the last bit
+between CPU families). The item order is one fixed sequence of cells (see :func:`item_cells`), so the
+first ``n`` items have the composition of ARTeFACT scaled to ``n``.
+
 Damage classes are drawn per item with material-dependent rates sized so that the pixel shares follow
-ARTeFACT's long tail; item ``i`` also always shows class ``i % 15 + 1`` where its material allows it, so the
-first 48 items (and most runs of 48) hold every class, whatever the seed. About :data:`BACKGROUND_RATE` of the items are an object on a
-background, labelled 255. The picture generator lives in ``_synth_scene`` (content types, materials) and
-``_synth_damage`` (the 15 damage classes).
+ARTeFACT's long tail; item ``i`` also always shows class ``i % 15 + 1`` where its material allows it, so
+the first 48 items (and most runs of 48) hold every class, whatever the seed. About
+:data:`BACKGROUND_RATE` of the items are an object on a background, labelled 255. The pictures come from
+``_synth_scene`` (content types, materials) and ``_synth_damage`` (the 15 damage classes).
 """
 from __future__ import annotations
 
@@ -36,6 +38,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+
 from heritage_core.data._synth_damage import Canvas, damage_presence, draw_damage
 from heritage_core.data._synth_scene import apply_material, object_silhouette, render_content
 from heritage_core.errors import ConfigError, DataError
@@ -47,6 +50,7 @@ __all__ = [
     "COMPOSITION",
     "SHARD_ITEMS",
     "BACKGROUND_RATE",
+    "MIN_SIDE_PX",
     "PARQUET_SCHEMA",
     "SynthItem",
     "item_cells",
