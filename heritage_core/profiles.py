@@ -1,0 +1,545 @@
+"""Suite profiles: the YAML files in ``parameters/`` that describe a whole paper suite, as frozen dataclasses.
+
+A profile names the dataset, the split protocol, the grid of runs (folds x variants x encoders x seeds), the
+training, evaluation and analysis settings shared by every run, the device and the SLURM resources. It is read
+once by :func:`load_profile`, validated completely (unknown keys, wrong types and bad values are a
+:class:`~heritage_core.errors.ConfigError` naming the file and the dotted key), and never re-read: the suite
+runner writes the resolved profile to ``suites/<name>/profile.yaml``.
+
+Sections and their keys (every key has a default except ``grid``; see the dataclasses for meanings and units)::
+
+    name, description, device, smoke
+    dataset:   source, synthetic_n, synthetic_seed, max_side_px, cache_dir
+    splits:    protocol, seeds, fractions, min_items, folds
+    grid:      variants, encoders, seeds
+    train:     img_size, batch_size, decoder_channels, epochs_scale, stage_epochs, max_batches_per_epoch,
+               pretrained, class_weights, augment, num_workers, amp
+    evaluate:  partitions, mode, tile, overlap, consistent, n_resamples
+    analysis:  n_resamples, n_permutations, heads
+    resources: partition, time, gpus_per_task, cpus_per_task, mem, max_parallel, prepare_time, report_time
+
+Paths (``dataset.source``, ``dataset.cache_dir``, ``train.pretrained`` values) are relative to the project
+root, the folder ``heritage suite`` runs in. Split seeds pair with training seeds: with one split seed every
+run trains on its manifests; with as many split seeds as training seeds, run seed ``grid.seeds[i]`` trains on
+split seed ``splits.seeds[i]`` (so the spread over seeds includes the spread over splits).
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from heritage_core.errors import ConfigError
+
+__all__ = [
+    "DatasetSpec",
+    "SplitSpec",
+    "GridSpec",
+    "TrainSpec",
+    "EvaluateSpec",
+    "AnalysisSpec",
+    "ResourcesSpec",
+    "Profile",
+    "GridCell",
+    "SYNTHETIC",
+    "PROFILE_DIR",
+    "load_profile",
+    "profile_from_dict",
+    "profile_to_yaml",
+]
+
+#: ``dataset.source`` value that selects the embedded synthetic dataset.
+SYNTHETIC = "synthetic"
+#: The profiles shipped with the project.
+PROFILE_DIR = Path(__file__).resolve().parents[1] / "parameters"
+
+_VARIANTS_PATH = Path(__file__).resolve().parent / "configs" / "variants.yaml"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_SLURM_TIME = re.compile(r"^(\d+-)?\d{1,3}:\d{2}:\d{2}$")
+_SLURM_MEM = re.compile(r"^\d+[KMGT]?$")
+_PROTOCOL_FOLDS = {
+    "locontent": ("artistic_depiction", "photographic_depiction", "line_art", "geometric_patterns"),
+    "lomaterial": ("paper", "parchment", "glass", "tesserae", "wood", "canvas", "lime_plaster", "film_emulsion",
+                   "textile", "ceramic"),
+    "random": ("all",),
+}
+_PARTITIONS = ("val", "id_test", "ood_test")
+_HEADS = ("binary", "coarse", "fine")
+
+
+def _variant_stages() -> dict[str, list[str]]:
+    """Variant name -> its stage names, read from the packaged variants file without importing the trainer
+    (and torch): the suite process itself never trains; ``heritage_core.train.load_variants`` validates the
+    file fully in every run."""
+    raw = yaml.safe_load(_VARIANTS_PATH.read_text())
+    return {str(name): [str(s.get("name")) for s in spec.get("stages", [])] for name, spec in raw["variants"].items()}
+
+
+def _bad(key: str, value: Any, allowed: str) -> ConfigError:
+    return ConfigError(f"key '{key}' is {value!r}; it must be {allowed}")
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """Where the images come from and how they are cached.
+
+    Attributes:
+        source: ``synthetic`` (the embedded procedurally generated ARTeFACT-schema dataset, written to
+            ``suites/<name>/data``) or a dataset folder: the ARTeFACT parquet download, a folder with
+            ``metadata.csv``, or a binary-mask folder.
+        synthetic_n: number of synthetic items (``source: synthetic`` only).
+        synthetic_seed: seed of the synthetic dataset.
+        max_side_px: long side of the cached images, px.
+        cache_dir: ingest cache folder; None for ``suites/<name>/cache``.
+    """
+
+    source: str = SYNTHETIC
+    synthetic_n: int = 418
+    synthetic_seed: int = 0
+    max_side_px: int = 512
+    cache_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.source:
+            raise _bad("dataset.source", self.source, f"'{SYNTHETIC}' or a dataset folder")
+        if self.synthetic_n < (1 if self.source == SYNTHETIC else 0):
+            raise _bad("dataset.synthetic_n", self.synthetic_n, "an integer >= 1 for synthetic data")
+        if self.synthetic_seed < 0:
+            raise _bad("dataset.synthetic_seed", self.synthetic_seed, "an integer >= 0")
+        if self.max_side_px < 32:
+            raise _bad("dataset.max_side_px", self.max_side_px, "an integer >= 32 (px)")
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    """The domain-generalisation split (notebook 01).
+
+    Attributes:
+        protocol: ``locontent``, ``lomaterial`` or ``random``.
+        seeds: split seeds; one, or one per training seed (module docstring).
+        fractions: train, val, id_test shares of the in-domain items (sum 1).
+        min_items: partitions with fewer items are flagged in the split report.
+        folds: folds (held-out domain slugs) to train on; None for every fold of the protocol.
+    """
+
+    protocol: str = "locontent"
+    seeds: tuple[int, ...] = (0,)
+    fractions: tuple[float, ...] = (0.7, 0.15, 0.15)
+    min_items: int = 30
+    folds: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.protocol not in _PROTOCOL_FOLDS:
+            raise _bad("splits.protocol", self.protocol, f"one of {list(_PROTOCOL_FOLDS)}")
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds) or min(self.seeds) < 0:
+            raise _bad("splits.seeds", list(self.seeds), "a non-empty list of distinct integers >= 0")
+        if len(self.fractions) != 3 or min(self.fractions) < 0 or abs(sum(self.fractions) - 1) > 1e-6:
+            raise _bad("splits.fractions", list(self.fractions), "three shares in [0, 1] (train, val, id_test) summing to 1")
+        if self.min_items < 0:
+            raise _bad("splits.min_items", self.min_items, "an integer >= 0")
+        if self.folds is not None:
+            known = _PROTOCOL_FOLDS[self.protocol]
+            unknown = [f for f in self.folds if f not in known]
+            if not self.folds or unknown or len(set(self.folds)) != len(self.folds):
+                raise _bad("splits.folds", list(self.folds),
+                           f"null or distinct folds of protocol '{self.protocol}' from {list(known)}")
+
+    def fold_names(self) -> tuple[str, ...]:
+        """The folds the grid trains on, in the protocol's order."""
+        known = _PROTOCOL_FOLDS[self.protocol]
+        return tuple(f for f in known if self.folds is None or f in self.folds)
+
+
+@dataclass(frozen=True)
+class GridSpec:
+    """The axes of the run grid besides the folds.
+
+    Attributes:
+        variants: training variants (keys of ``heritage_core/configs/variants.yaml``).
+        encoders: encoder names (timm models, or ``mit_b0`` ... ``mit_b5`` for SegFormer's encoder).
+        seeds: training seeds.
+    """
+
+    variants: tuple[str, ...]
+    encoders: tuple[str, ...]
+    seeds: tuple[int, ...] = (0,)
+
+    def __post_init__(self) -> None:
+        known = list(_variant_stages())
+        for key, values in (("grid.variants", self.variants), ("grid.encoders", self.encoders), ("grid.seeds", self.seeds)):
+            if not values or len(set(values)) != len(values):
+                raise _bad(key, list(values), "a non-empty list without repeats")
+        unknown = [v for v in self.variants if v not in known]
+        if unknown:
+            raise _bad("grid.variants", list(self.variants), f"a list of variants from {known} (unknown: {unknown})")
+        if any(not re.fullmatch(r"[a-z0-9_.]+", e) for e in self.encoders):
+            raise _bad("grid.encoders", list(self.encoders), "a list of timm model names (lower case, digits, '_', '.')")
+        if min(self.seeds) < 0:
+            raise _bad("grid.seeds", list(self.seeds), "a list of integers >= 0")
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """Training settings shared by every run (notebook 02; fields of ``heritage_core.train.TrainConfig``).
+
+    Attributes:
+        img_size: side of the square training crops, px (a multiple of 32; MaxViT needs more, see README).
+        batch_size: images per optimiser step.
+        decoder_channels: channels of the UPerNet decoder.
+        epochs_scale: factor on every stage's epochs (100 epochs per variant at 1.0).
+        stage_epochs: variant -> explicit epochs per stage, overriding ``epochs_scale`` for that variant.
+        max_batches_per_epoch: cap on training batches per epoch, or None for all.
+        pretrained: encoder -> local weights file; encoders not listed start from random weights.
+        class_weights: weight classes by their inverse frequency in the train partition.
+        augment: augment training batches.
+        num_workers: data-loader worker processes.
+        amp: bf16 autocast on CUDA (ignored on CPU).
+    """
+
+    img_size: int = 512
+    batch_size: int = 8
+    decoder_channels: int = 256
+    epochs_scale: float = 1.0
+    stage_epochs: dict[str, tuple[int, ...]] | None = None
+    max_batches_per_epoch: int | None = None
+    pretrained: dict[str, str] = field(default_factory=dict)
+    class_weights: bool = False
+    augment: bool = True
+    num_workers: int = 4
+    amp: bool = True
+
+    def __post_init__(self) -> None:
+        if self.img_size < 32 or self.img_size % 32:
+            raise _bad("train.img_size", self.img_size, "a multiple of 32 (px)")
+        for key, value, low in (("batch_size", self.batch_size, 1), ("decoder_channels", self.decoder_channels, 1),
+                                ("num_workers", self.num_workers, 0)):
+            if value < low:
+                raise _bad(f"train.{key}", value, f"an integer >= {low}")
+        if not self.epochs_scale > 0:
+            raise _bad("train.epochs_scale", self.epochs_scale, "a number > 0")
+        if self.max_batches_per_epoch is not None and self.max_batches_per_epoch < 1:
+            raise _bad("train.max_batches_per_epoch", self.max_batches_per_epoch, "null or an integer >= 1")
+        if self.stage_epochs is not None:
+            variants = _variant_stages()
+            for variant, epochs in self.stage_epochs.items():
+                if variant not in variants:
+                    raise _bad(f"train.stage_epochs.{variant}", list(epochs), f"keyed by a variant from {list(variants)}")
+                stages = variants[variant]
+                if len(epochs) != len(stages) or min(epochs) < 1:
+                    raise _bad(f"train.stage_epochs.{variant}", list(epochs),
+                               f"{len(stages)} integer(s) >= 1, one per stage ({', '.join(stages)})")
+
+    def epochs_for(self, variant: str) -> dict[str, Any]:
+        """``epochs_scale`` and ``stage_epochs`` of the training config of ``variant``."""
+        if self.stage_epochs is not None and variant in self.stage_epochs:
+            return {"epochs_scale": 1.0, "stage_epochs": list(self.stage_epochs[variant])}
+        return {"epochs_scale": self.epochs_scale, "stage_epochs": None}
+
+
+@dataclass(frozen=True)
+class EvaluateSpec:
+    """Evaluation of each run (notebook 03).
+
+    Attributes:
+        partitions: partitions to score.
+        mode: inference mode, ``sliding`` (tiles at the cached resolution) or ``resize``.
+        tile: tile side in px for ``sliding``; None for the training ``img_size``.
+        overlap: share of a tile overlapping its neighbour, in [0, 1).
+        consistent: also score the hierarchy-consistent predictions.
+        n_resamples: bootstrap resamples of every confidence interval.
+    """
+
+    partitions: tuple[str, ...] = _PARTITIONS
+    mode: str = "sliding"
+    tile: int | None = None
+    overlap: float = 0.25
+    consistent: bool = False
+    n_resamples: int = 10_000
+
+    def __post_init__(self) -> None:
+        if not self.partitions or any(p not in _PARTITIONS for p in self.partitions):
+            raise _bad("evaluate.partitions", list(self.partitions), f"a non-empty list from {list(_PARTITIONS)}")
+        if self.mode not in ("sliding", "resize"):
+            raise _bad("evaluate.mode", self.mode, "'sliding' or 'resize'")
+        if self.tile is not None and (self.tile < 32 or self.tile % 32):
+            raise _bad("evaluate.tile", self.tile, "null or a multiple of 32 (px)")
+        if not 0 <= self.overlap < 1:
+            raise _bad("evaluate.overlap", self.overlap, "a share in [0, 1)")
+        if self.n_resamples < 1:
+            raise _bad("evaluate.n_resamples", self.n_resamples, "an integer >= 1")
+
+
+@dataclass(frozen=True)
+class AnalysisSpec:
+    """Cross-run analysis (notebooks 04 and 05).
+
+    Attributes:
+        n_resamples: bootstrap resamples (DG-gap and comparison intervals).
+        n_permutations: permutations of the paired tests between variants.
+        heads: heads compared between variants.
+    """
+
+    n_resamples: int = 10_000
+    n_permutations: int = 10_000
+    heads: tuple[str, ...] = ("fine",)
+
+    def __post_init__(self) -> None:
+        for key, value in (("n_resamples", self.n_resamples), ("n_permutations", self.n_permutations)):
+            if value < 1:
+                raise _bad(f"analysis.{key}", value, "an integer >= 1")
+        if not self.heads or any(h not in _HEADS for h in self.heads):
+            raise _bad("analysis.heads", list(self.heads), f"a non-empty list from {list(_HEADS)}")
+
+
+@dataclass(frozen=True)
+class ResourcesSpec:
+    """SLURM resources (``heritage suite submit``); the local runner ignores them.
+
+    Attributes:
+        partition: SLURM partition, or None for the cluster's default.
+        time: time limit of one training + evaluation array task, ``[D-]HH:MM:SS``.
+        gpus_per_task: GPUs per array task; 0 runs on CPU and requests no GPU.
+        cpus_per_task: CPU cores per task (also for the prepare and report jobs).
+        mem: memory per task, e.g. ``32G``.
+        max_parallel: at most this many array tasks at once (``--array=...%N``), or None.
+        prepare_time: time limit of the splits job (notebook 01).
+        report_time: time limit of the final job (notebooks 04 and 05).
+    """
+
+    partition: str | None = None
+    time: str = "24:00:00"
+    gpus_per_task: int = 1
+    cpus_per_task: int = 8
+    mem: str = "32G"
+    max_parallel: int | None = None
+    prepare_time: str = "01:00:00"
+    report_time: str = "02:00:00"
+
+    def __post_init__(self) -> None:
+        for key in ("time", "prepare_time", "report_time"):
+            if not _SLURM_TIME.match(getattr(self, key)):
+                raise _bad(f"resources.{key}", getattr(self, key), "a SLURM time [D-]HH:MM:SS, e.g. '24:00:00'")
+        if self.gpus_per_task < 0 or self.cpus_per_task < 1:
+            raise _bad("resources.gpus_per_task/cpus_per_task", (self.gpus_per_task, self.cpus_per_task),
+                       "integers >= 0 and >= 1")
+        if not _SLURM_MEM.match(self.mem):
+            raise _bad("resources.mem", self.mem, "a SLURM memory size such as '32G' or '16000M'")
+        if self.max_parallel is not None and self.max_parallel < 1:
+            raise _bad("resources.max_parallel", self.max_parallel, "null or an integer >= 1")
+        if self.partition is not None and not _NAME.match(self.partition):
+            raise _bad("resources.partition", self.partition, "null or a partition name")
+
+
+@dataclass(frozen=True)
+class GridCell:
+    """One run of the grid.
+
+    Attributes:
+        fold: held-out domain slug (``all`` for ``random``).
+        variant: training variant.
+        encoder: encoder name.
+        seed: training seed.
+        split_seed: split seed of the run's manifest.
+    """
+
+    fold: str
+    variant: str
+    encoder: str
+    seed: int
+    split_seed: int
+
+    @property
+    def path(self) -> str:
+        """``<fold>/<variant>/<encoder>/seed<k>``, the run's place under ``runs/`` and ``papermill_runs/<name>/``."""
+        return f"{self.fold}/{self.variant}/{self.encoder}/seed{self.seed}"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A validated suite profile (module docstring).
+
+    Attributes:
+        name: default suite name (``suites/<name>``); letters, digits, ``_``, ``-``, ``.``.
+        grid: the run grid's variants, encoders and seeds.
+        description: one line for logs and reports.
+        device: torch device of training and evaluation: ``cpu``, ``cuda`` or ``cuda:N``.
+        smoke: run every notebook in smoke mode (one short epoch per stage, a few images scored).
+        dataset: see :class:`DatasetSpec`.
+        splits: see :class:`SplitSpec`.
+        train: see :class:`TrainSpec`.
+        evaluate: see :class:`EvaluateSpec`.
+        analysis: see :class:`AnalysisSpec`.
+        resources: see :class:`ResourcesSpec`.
+    """
+
+    name: str
+    grid: GridSpec
+    description: str = ""
+    device: str = "cpu"
+    smoke: bool = False
+    dataset: DatasetSpec = field(default_factory=DatasetSpec)
+    splits: SplitSpec = field(default_factory=SplitSpec)
+    train: TrainSpec = field(default_factory=TrainSpec)
+    evaluate: EvaluateSpec = field(default_factory=EvaluateSpec)
+    analysis: AnalysisSpec = field(default_factory=AnalysisSpec)
+    resources: ResourcesSpec = field(default_factory=ResourcesSpec)
+
+    def __post_init__(self) -> None:
+        if not _NAME.match(self.name):
+            raise _bad("name", self.name, "a suite name of letters, digits, '_', '-' and '.'")
+        if not re.fullmatch(r"cpu|cuda(:\d+)?", self.device):
+            raise _bad("device", self.device, "'cpu', 'cuda' or 'cuda:N'")
+        if len(self.splits.seeds) not in (1, len(self.grid.seeds)):
+            raise _bad("splits.seeds", list(self.splits.seeds),
+                       f"one split seed, or one per training seed ({len(self.grid.seeds)}: grid.seeds {list(self.grid.seeds)})")
+        unused = sorted(set(self.train.pretrained) - set(self.grid.encoders))
+        if unused:
+            raise _bad("train.pretrained", self.train.pretrained, f"keyed by encoders of grid.encoders (not {unused})")
+
+    def cells(self) -> list[GridCell]:
+        """The grid, fold-major: folds x variants x encoders x seeds (this order is the SLURM array index)."""
+        pair = len(self.splits.seeds) > 1
+        return [
+            GridCell(fold, variant, encoder, seed, self.splits.seeds[i] if pair else self.splits.seeds[0])
+            for fold in self.splits.fold_names()
+            for variant in self.grid.variants
+            for encoder in self.grid.encoders
+            for i, seed in enumerate(self.grid.seeds)
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain YAML/JSON-safe form (tuples as lists); :func:`profile_from_dict` reads it back unchanged."""
+        return _plain(dataclasses.asdict(self))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if origin in (tuple, list):
+        return f"a list of {_type_name(typing.get_args(tp)[0])}"
+    if origin is dict:
+        return f"a mapping of str to {_type_name(typing.get_args(tp)[1])}"
+    if dataclasses.is_dataclass(tp):
+        return "a mapping"
+    return {type(None): "null", bool: "true/false", int: "int", float: "number", str: "str"}.get(tp, str(tp))
+
+
+def _convert(value: Any, tp: Any, key: str) -> Any:
+    """``value`` checked against the annotation ``tp`` (lists become tuples); ConfigError naming ``key``."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        for option in typing.get_args(tp):
+            try:
+                return _convert(value, option, key)
+            except ConfigError:
+                continue
+        raise ConfigError(f"key '{key}' must be {_type_name(tp)}, got {value!r} ({type(value).__name__})")
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, key)
+    if origin in (tuple, list):
+        if not isinstance(value, list):
+            raise ConfigError(f"key '{key}' must be {_type_name(tp)}, got {value!r} ({type(value).__name__})")
+        return tuple(_convert(v, typing.get_args(tp)[0], f"{key}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict) or any(not isinstance(k, str) for k in value):
+            raise ConfigError(f"key '{key}' must be {_type_name(tp)}, got {value!r} ({type(value).__name__})")
+        return {k: _convert(v, typing.get_args(tp)[1], f"{key}.{k}") for k, v in value.items()}
+    ok = {
+        type(None): value is None,
+        bool: isinstance(value, bool),
+        int: isinstance(value, int) and not isinstance(value, bool),
+        float: isinstance(value, (int, float)) and not isinstance(value, bool),
+        str: isinstance(value, str),
+    }[tp]
+    if not ok:
+        raise ConfigError(f"key '{key}' must be {_type_name(tp)}, got {value!r} ({type(value).__name__})")
+    return float(value) if tp is float else value
+
+
+def _build(cls: type, raw: Any, key: str) -> Any:
+    where = f"section '{key}'" if key else "the profile"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where} must be a mapping, got {raw!r} ({type(raw).__name__})")
+    hints = typing.get_type_hints(cls)
+    fields = [f.name for f in dataclasses.fields(cls)]
+    prefix = f"{key}." if key else ""
+    unknown = sorted(str(k) for k in set(raw) - set(fields))
+    if unknown:
+        hints_text = "".join(
+            f" ('{prefix + k}': did you mean '{prefix + close[0]}'?)"
+            for k in unknown if (close := difflib.get_close_matches(k, fields, n=1))
+        )
+        raise ConfigError(f"unknown key(s) {[prefix + k for k in unknown]} in {where}{hints_text}; allowed are {fields}")
+    missing = [f.name for f in dataclasses.fields(cls) if f.name not in raw
+               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise ConfigError(f"{where} lacks the required key(s) {[prefix + k for k in missing]}")
+    return cls(**{name: _convert(value, hints[name], prefix + name) for name, value in raw.items()})
+
+
+def profile_from_dict(raw: Any, *, default_name: str | None = None) -> Profile:
+    """Validate a profile mapping into a :class:`Profile`.
+
+    Args:
+        raw: the parsed YAML.
+        default_name: suite name when ``raw`` has no ``name`` (the file's stem).
+
+    Returns:
+        The profile.
+
+    Raises:
+        ConfigError: unknown or missing keys, wrong types or bad values; the message names the dotted key.
+    """
+    if isinstance(raw, dict) and "name" not in raw and default_name is not None:
+        raw = {"name": default_name, **raw}
+    return _build(Profile, raw, "")
+
+
+def load_profile(path: str | Path) -> Profile:
+    """Read and validate a YAML profile.
+
+    Args:
+        path: the profile file; a bare name such as ``demo`` is looked up as ``parameters/demo.yaml``.
+
+    Returns:
+        The :class:`Profile` (its ``name`` defaults to the file's stem).
+
+    Raises:
+        ConfigError: the file is missing or not YAML, or fails :func:`profile_from_dict`; the message names
+            the file.
+    """
+    p = Path(path)
+    if not p.is_file() and p.suffix == "" and (PROFILE_DIR / f"{p}.yaml").is_file():
+        p = PROFILE_DIR / f"{p}.yaml"
+    if not p.is_file():
+        shipped = sorted(q.stem for q in PROFILE_DIR.glob("*.yaml"))
+        raise ConfigError(f"profile '{p}' does not exist; give a YAML file or one of the shipped profiles {shipped}")
+    try:
+        raw = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"profile '{p}' is not valid YAML: {exc}") from exc
+    try:
+        return profile_from_dict(raw, default_name=p.stem)
+    except ConfigError as exc:
+        raise ConfigError(f"profile '{p}': {exc}") from None
+
+
+def profile_to_yaml(profile: Profile) -> str:
+    """The resolved profile as YAML (every key, defaults filled in), as written to ``suites/<name>/profile.yaml``."""
+    return yaml.safe_dump(profile.to_dict(), sort_keys=False, default_flow_style=None, width=110)
