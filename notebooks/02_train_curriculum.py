@@ -1,0 +1,101 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 02 · Train one run (flat, hierarchical, curriculum-only or curriculum)
+#
+# Trains every stage of a variant into `run_dir` with `heritage_core.train.train_run`:
+#
+# * **Variants** (`heritage_core/configs/variants.yaml`, stages as data). `flat`: FlatUPerNet, fine loss, one stage
+#   (baseline). `hierarchical`: three heads, all in the loss, one stage. `curriculum_only`: binary → coarse → fine
+#   with the fine loss alone in the last stage. `curriculum`: binary (20 epochs, lr 1e-5) → binary + coarse (20, 5e-5)
+#   → all three heads (60, 1e-4). All have 100 epochs, AdamW, linear warm-up + cosine per stage.
+# * **Stages.** Each stage builds a fresh optimiser and schedule and starts from the previous stage's best weights;
+#   heads not yet in the loss are frozen. `epochs_scale` or `stage_epochs` shorten a run and keep the proportions.
+# * **Model selection** on `val` only: per stage, the epoch with the best mIoU (ΣI/ΣU) of its finest loss head.
+#   `id_test` and `ood_test` are never read here.
+# * **Re-running** resumes an unfinished run exactly (also after a kill or a SLURM preemption), does nothing for a
+#   finished one (`force = True` retrains) and refuses a run dir made with other parameters.
+# * `smoke = True`: one epoch of two batches per stage, to check shapes, memory and the pipeline before a long job
+#   (use its own `run_dir`: its parameters differ).
+#
+# Outputs, all under `run_dir`: `run.json`, `history.csv`, `checkpoints/stage{k}_{last,best}.pt`,
+# `figures/training_curves.{pdf,png}`.
+
+# %% tags=["parameters"]
+smoke = False  # True: one epoch of 2 batches per stage (quick check of shapes, memory and pipeline)
+cache_dir = "cache/synthetic"  # ingest cache folder (heritage ingest)
+manifest_path = "suites/demo/splits/random_seed0_all.json"  # split manifest from 01_splits; only train and val are read
+variant = "curriculum"  # flat | hierarchical | curriculum_only | curriculum
+epochs_scale = 1.0  # factor on the epochs of every stage (each keeps at least 1 epoch); 1.0 keeps variants.yaml
+stage_epochs = None  # explicit epochs per stage, e.g. [2, 2, 6]; None uses the variant epochs times epochs_scale
+encoder = "convnext_tiny"  # timm encoder name (e.g. convnext_atto for a quick CPU run)
+pretrained = None  # local encoder weights file (.safetensors / .pth), or None for random init; never downloaded
+img_size = 512  # side of the square training crops, px (multiple of 32)
+batch_size = 8  # images per optimiser step (per GPU under torchrun)
+seed = 0  # seed of python, numpy, torch, the loader and the model initialisation
+device = "auto"  # "auto" (CUDA when available), "cpu", "cuda" or "cuda:N"
+num_workers = 4  # data-loader worker processes (0: load in this process)
+run_dir = "runs/demo/random/curriculum/convnext_tiny/seed0"  # run directory: every output of this notebook goes here
+force = False  # True: retrain a finished run, or overwrite a run dir made with other parameters
+progress = True  # tqdm progress bars
+
+# %%
+from pathlib import Path
+
+from IPython.display import Image
+
+from heritage_core.runs import offline_environment
+from heritage_core.train import make_config, read_history, train_run
+from heritage_core.train_plots import plot_history, run_summary, stage_table
+
+offline_environment()
+config = make_config(
+    smoke=smoke, cache_dir=cache_dir, manifest_path=manifest_path, run_dir=run_dir, variant=variant,
+    epochs_scale=epochs_scale, stage_epochs=stage_epochs, encoder=encoder, pretrained=pretrained, img_size=img_size,
+    batch_size=batch_size, seed=seed, device=device, num_workers=num_workers, progress=progress,
+)
+stage_table(config)
+
+# %% [markdown]
+# ## Train
+# One call: trains, resumes or (for a finished run) does nothing.
+
+# %%
+run_path = train_run(config, force=force)
+run_path
+
+# %% [markdown]
+# ## History
+# One row per epoch: learning rate of the epoch's last step, mean training losses (`loss_<head>` unweighted, NaN for
+# heads outside the stage's loss; `loss_total` weighted), val mIoU per head, the stage's selection score, wall time,
+# training throughput and peak GPU memory.
+
+# %%
+read_history(run_path)
+
+# %% [markdown]
+# ## Curves
+# Dashed lines separate the stages; circles mark the epoch each stage selected.
+
+# %%
+figure = plot_history(run_path, out_dir=Path(run_path) / "figures")
+Image(filename=str(Path(run_path) / "figures" / "training_curves.png"), width=900)
+
+# %% [markdown]
+# ## Selected epochs
+# Per stage: trainable and total parameters, the selected epoch and its val scores. The final stage's selection
+# (`checkpoints/stage<K>_best.pt`) is the trained model (`heritage_core.train.load_trained_model`).
+
+# %%
+run_summary(run_path)
