@@ -376,9 +376,20 @@ def show_evaluation(run_dir: str | Path, heads: Sequence[str] = ("binary", "coar
                 show(Markdown(f"### {part} / {head}\n\n{table.attrs['caption']}"))
                 show(table.style.format({c: "{:.3f}" for c in ("iou", "iou_ci_low", "iou_ci_high", "acc", "dice")},
                                         na_rep="–"))
-                show(fig)
+                _show_figure(show, fig)
             plt.close(fig)
     return saved
+
+
+def _show_figure(show: Any, fig: Any) -> None:
+    """Display a figure as a PNG image, whatever the matplotlib backend (Agg under papermill included)."""
+    import io
+
+    from IPython.display import Image
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    show(Image(data=buffer.getvalue(), format="png"))
 
 
 def _displayer(display: bool) -> Any:
@@ -446,9 +457,9 @@ def render_static(evaluations: Sequence[Evaluation], selection: Selection, save_
 
         show(Markdown(f"**Per-class IoU inspector** (static view): {_label(ev)}, {selection.partition}, "
                       f"head {selection.head}, class {selection.class_name}. {table.attrs['caption']}"))
-        show(bars)
+        _show_figure(show, bars)
         show(table)
-        show(examples)
+        _show_figure(show, examples)
         show(shown)
     for fig in (bars, examples):
         plt.close(fig)
@@ -559,8 +570,8 @@ def iou_inspector(
         save_dir: in static mode, folder for the PNG files of the view; None for none.
 
     Returns:
-        The :class:`IoUInspector` (interactive), or what :func:`render_static` returns (static; already
-        displayed under IPython).
+        The :class:`IoUInspector` (interactive), or what :func:`render_static` returns (static); under IPython
+        either is already displayed, so assign the result to keep it from being shown twice.
 
     Raises:
         RunError: no evaluated run.
@@ -588,4 +599,8 @@ def iou_inspector(
     selection = Selection(0, partition, head, class_name or _default_class(first, partition, head), k)
     if resolve_static(static):
         return render_static(evaluations, selection, save_dir=save_dir)
-    return IoUInspector(evaluations, selection)
+    inspector = IoUInspector(evaluations, selection)
+    show = _displayer(True)
+    if show is not None:
+        show(inspector.widget)
+    return inspector

@@ -1,0 +1,82 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 03 · Evaluate one run
+#
+# Scores a finished run on `val`, `id_test` and `ood_test` at native resolution (the cached mask size) and writes
+# `<run_dir>/eval/`: per-image counts per scored head (`<partition>.npz`), downsampled prediction masks for the
+# inspector (`<partition>_pred.npz`), `metrics.json` and `eval.json`. The folder is rebuilt and swapped in whole, so
+# a re-evaluation replaces it.
+#
+# * **Inference.** `sliding`: tiles of `tile` px (default: the training `img_size`) with fractional `overlap`,
+#   logits averaged where tiles overlap. `resize`: the whole image to `img_size` and the logits back. `eval.json`
+#   records which, with the tile, overlap and checkpoint.
+# * **Scored heads.** `binary`, `coarse`, `fine` are the model's own heads (for a flat model coarse and binary are
+#   derived from fine); `*_from_fine` are always derived from the fine argmax; `*_consistent` (with
+#   `consistent = True`) take the best root-to-leaf path. Items labelled only at the binary level are scored on the
+#   binary level only.
+# * **Scores.** One definition (`heritage_core.metrics.reduce_counts`): per-class IoU = ΣI / ΣU over the images of a
+#   partition; mIoU is the mean over the classes with ΣU > 0. Intervals are 95 % image-level percentile bootstraps.
+#   The violation rate counts scored pixels where the independent heads disagree with the hierarchy.
+# * `ood_test` is empty for the `random` protocol: it is skipped and recorded as skipped.
+
+# %% tags=["parameters"]
+run_dir = "runs/example"  # finished run directory to evaluate (run.json with status finished); eval/ is written inside
+partitions = ["val", "id_test", "ood_test"]  # partitions to evaluate; empty ones are skipped and recorded
+mode = "sliding"  # inference: "sliding" (tiles at the cached resolution) or "resize" (whole image to img_size)
+tile = None  # tile side in px for sliding; None for the run's img_size
+overlap = 0.25  # fraction of a tile shared with its neighbour, in [0, 1)
+consistent = False  # also score the hierarchy-consistent (best-path) predictions of hierarchical models
+device = "cpu"  # torch device: "cpu", "cuda" or "cuda:N"
+n_resamples = 10000  # bootstrap resamples of every 95 % interval
+seed = 0  # bootstrap seed
+show_heads = ["binary", "coarse", "fine"]  # scored heads whose per-class tables and confusion matrices are shown
+figures_dir = ""  # folder for the figures and per-class CSVs; empty: <run_dir>/eval/figures
+smoke = False  # True: first 4 images per partition and 100 resamples, for a quick check
+
+# %%
+from heritage_core import evaluate, widgets
+from heritage_core.runs import offline_environment
+
+offline_environment()
+params = evaluate.check_evaluate_params(
+    run_dir=run_dir, partitions=partitions, mode=mode, tile=tile, overlap=overlap, consistent=consistent,
+    device=device, n_resamples=n_resamples, seed=seed, show_heads=show_heads, figures_dir=figures_dir, smoke=smoke,
+)
+params
+
+# %% [markdown]
+# ## Evaluate
+
+# %%
+result = evaluate.evaluate_run(**params.run_kwargs())
+{key: result["eval"][key] for key in ("mode", "tile", "overlap", "consistent", "checkpoint", "partitions", "duration_s")}
+
+# %% [markdown]
+# ## Summary
+# Fractions in [0, 1]; `miou_ci_*` is the 95 % bootstrap interval; `violation_rate` is per partition (hierarchical
+# models only).
+
+# %%
+evaluate.summary_table(result["metrics"])
+
+# %% [markdown]
+# ## Per-class scores and confusion matrices
+# For each evaluated partition and each head in `show_heads`: the per-class table (with the absent-class rule and
+# each class's support in pixels and images) and the row-normalised confusion matrix (rows = label). Figures and
+# tables are saved under `figures_dir`.
+
+# %%
+saved = widgets.show_evaluation(params.run_dir, heads=params.show_heads, save_dir=params.figures_dir)
+sorted(saved)

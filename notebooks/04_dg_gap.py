@@ -1,0 +1,97 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 04 · Results table, domain-generalisation gap and variant comparisons
+#
+# Collects every evaluated run (`eval/` written by 03) into one tidy table, the single source of every later table
+# and figure, and writes it as `results.csv` and `results.parquet` under `output_dir`. Nothing is retrained or
+# re-predicted here.
+#
+# * **DG gap.** Per run and scored head: gap = metric(`id_test`) − metric(`ood_test`), rows with partition `gap`.
+#   Its 95 % interval resamples the two test sets independently. Per variant: the mean over folds within each
+#   seed, then mean ± SE over seeds (SE with ddof=1; NaN with one seed). `random`-protocol runs have no gap.
+# * **Paired comparisons.** Variants trained with the same fold, encoder and seed are compared on the same test
+#   images: ΔmIoU = mIoU(b) − mIoU(a) with a paired bootstrap interval and a paired permutation p-value,
+#   Holm-corrected across every comparison of the table (`comparisons.csv`).
+# * **Inspector.** Per-class IoU bars with intervals and the best and worst images of a class. In a live Jupyter
+#   front end it is interactive (ipywidgets); executed headless (papermill) it renders the same content statically.
+
+# %% tags=["parameters"]
+suite_dir = ""  # suite folder whose runs (runs/<fold>/<variant>/<encoder>/seed<k>) are collected; empty: use run_dirs
+run_dirs = []  # evaluated run directories, used when suite_dir is ""
+output_dir = "results/example"  # results.csv/.parquet, gaps.csv, summary.csv, comparisons.csv and figures go here
+n_resamples = 10000  # bootstrap resamples (gap and comparison intervals)
+n_permutations = 10000  # permutations of each paired test
+seed = 0  # seed of the bootstrap and the permutations
+heads = ["fine"]  # scored heads compared between variants
+static_widgets = None  # inspector mode: True static figure + table, False widgets, None detects the front end
+smoke = False  # True: 200 resamples and permutations, for a quick check
+
+# %%
+from heritage_core import dg, widgets
+from heritage_core.runs import offline_environment
+
+offline_environment()
+params = dg.check_dg_params(
+    suite_dir=suite_dir, run_dirs=run_dirs, output_dir=output_dir, n_resamples=n_resamples,
+    n_permutations=n_permutations, seed=seed, heads=heads, static_widgets=static_widgets, smoke=smoke,
+)
+[str(path) for path in params.runs]
+
+# %% [markdown]
+# ## The tidy results table
+
+# %%
+results = dg.collect_results(params.runs, n_resamples=params.n_resamples, seed=params.seed)
+dg.write_results(results, params.output_dir)
+results.head(20)
+
+# %% [markdown]
+# ## DG gap per run (fine head, mIoU)
+
+# %%
+gaps = dg.gap_table(results, head="fine", metric="miou")
+gaps.to_csv(params.output_dir / "gaps.csv", index=False)
+gaps
+
+# %% [markdown]
+# ## Per variant: mean over folds, then mean ± SE over seeds
+
+# %%
+summary = dg.summarise_over_folds(results, partitions=["id_test", "ood_test", "gap"], metrics=["miou"])
+summary.to_csv(params.output_dir / "summary.csv", index=False)
+summary
+
+# %% [markdown]
+# ## Paired comparisons of the variants (Holm-corrected)
+
+# %%
+comparisons = dg.compare_variants(
+    params.runs, heads=params.heads, n_resamples=params.n_resamples, n_permutations=params.n_permutations,
+    seed=params.seed,
+)
+dg.write_comparisons(comparisons, params.output_dir)
+comparisons
+
+# %% [markdown]
+# Across seeds: mean ± SE of ΔmIoU per fold, encoder and variant pair.
+
+# %%
+dg.summarise_comparisons(comparisons)
+
+# %% [markdown]
+# ## Per-class IoU inspector
+
+# %%
+inspector = widgets.iou_inspector(params.runs, static=params.static_widgets, save_dir=params.output_dir / "inspector")
