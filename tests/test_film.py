@@ -1,0 +1,84 @@
+"""Tests of heritage_core.film: damage scores by hand, crops, the evaluation window, a smoke leave-one-scan-out run."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from heritage_core import film
+from heritage_core.errors import ConfigError
+
+
+def test_tile_counts_and_damage_scores_by_hand() -> None:
+    mask = np.zeros((4, 4), bool)
+    pred = np.zeros((4, 4), bool)
+    mask[0, 0] = mask[0, 1] = mask[3, 3] = True  # tile (0,0): 2 damage px, tile (1,1): 1
+    pred[0, 0] = pred[2, 0] = pred[3, 3] = True  # tile (0,0): TP; tile (1,0): FP; tile (1,1): TP
+    counts = film.tile_counts(pred, mask, 2)
+    assert counts.tolist() == [[1, 0, 1], [0, 0, 0], [0, 1, 0], [1, 0, 0]]
+    iou, f1, precision, recall = film.damage_scores(*counts.sum(0))  # tp 2, fp 1, fn 1
+    assert (iou, f1, precision, recall) == (0.5, pytest.approx(2 / 3), pytest.approx(2 / 3), pytest.approx(2 / 3))
+    assert np.isnan(film.damage_scores(0, 0, 0)).all()
+    assert film.tile_counts(pred, mask, 3).shape == (4, 3)  # edge tiles of 1 px
+
+
+def test_score_scan_interval_brackets_the_value() -> None:
+    rng = np.random.default_rng(0)
+    counts = np.stack([rng.integers(0, 20, 40), rng.integers(0, 10, 40), rng.integers(0, 10, 40)], axis=1)
+    scores = film.score_scan(counts, n_resamples=500, seed=0)
+    assert list(scores) == list(film.FILM_METRICS)
+    for value, low, high in scores.values():
+        assert low <= value <= high
+
+
+def _scan() -> film.FilmScan:
+    image = np.zeros((200, 300, 3), np.uint8)
+    mask = np.zeros((200, 300), np.uint8)
+    mask[150:152, 250:253] = 1
+    mask[5, 5] = 1
+    return film.FilmScan("toy", image, mask)
+
+
+def test_damage_centred_crops_contain_damage() -> None:
+    images, masks = film.sample_crops([_scan()], 64, 20, np.random.default_rng(0), damage_fraction=1.0)
+    assert images.shape == (20, 64, 64, 3) and masks.shape == (20, 64, 64)
+    assert (masks.reshape(20, -1).sum(1) > 0).all()
+
+
+def test_eval_window_holds_the_most_damage() -> None:
+    window = film._eval_window(_scan(), 64)
+    assert window.mask.shape == (64, 64) and window.mask.sum() == 6
+    assert film._eval_window(_scan(), None).mask.shape == (200, 300)
+
+
+def test_params_are_validated() -> None:
+    with pytest.raises(ConfigError, match="crop_px"):
+        film.FilmParams(crop_px=100)
+    with pytest.raises(ConfigError, match="overlap"):
+        film.FilmParams(overlap=1.0)
+    assert film.FilmParams.smoke(held_out=["a"]).held_out == ("a",)
+    with pytest.raises(ConfigError, match="unknown parameters"):
+        film.make_film_params(crop=64)
+    smoke = film.make_film_params(smoke=True, crop_px=256, lr=0.01)
+    assert (smoke.crop_px, smoke.lr) == (film.SMOKE_FIELDS["crop_px"], 0.01)  # sizes shrink, the rest is kept
+
+
+@pytest.mark.slow
+def test_leave_one_scan_out_smoke_on_real_scans(film_dir: Path, tmp_path: Path) -> None:
+    held = "cinestill50d_half_1"
+    table = film.run_leave_one_scan_out(film_dir, tmp_path, film.FilmParams.smoke(held_out=(held,)))
+    assert table["scan"].tolist() == [held] * 4 + ["mean"] * 4 + ["pooled"] * 4
+    assert table["metric"].tolist() == list(film.FILM_METRICS) * 3
+    one = table[table["scan"] == held].set_index("metric")
+    assert (one["n_tiles"] == 16).all() and (one["damage_px"] > 0).all()  # 128 px window, 32 px tiles
+    for name in ("mean", "pooled"):
+        np.testing.assert_allclose(table[table["scan"] == name].set_index("metric")["value"], one["value"])
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "film_loso.csv"), table, check_dtype=False)
+    info = json.loads((tmp_path / "film_loso.json").read_text())
+    assert info["folds"][0]["train_scans"] == ["velvia50_0", "cinestill800t_half_5", "cinestill800t_half_1"]
+    assert (tmp_path / f"pred_{held}.png").is_file()
+    with pytest.raises(ConfigError, match="not in"):
+        film.run_leave_one_scan_out(film_dir, tmp_path, film.FilmParams.smoke(held_out=("nope",)))
