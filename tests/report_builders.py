@@ -14,7 +14,8 @@
 * ``results/results.{csv,parquet}`` and ``results/comparisons.csv`` from the real
   :func:`heritage_core.dg.collect_results` and :func:`heritage_core.dg.compare_variants`.
 
-Built once per (base folder, name) and shared by the test files.
+Built once per (base folder, name) and shared by the test files. :func:`paper_assets` then writes the
+suite's paper assets (notebook 05's output) next to a copy of ``paper/main.tex`` once per folder.
 """
 from __future__ import annotations
 
@@ -195,3 +196,24 @@ def finished_suite(synthetic_cache: Path, base: Path, *, name: str = "demo", n_f
     write_comparisons(comparisons, suite_dir / "results")
     _BUILT[key] = FinishedSuite(suite_dir, synthetic_cache, tuple(m.fold for m in manifests), seeds, runs)
     return _BUILT[key]
+
+
+_ASSETS: dict[Path, dict[str, Path]] = {}
+
+
+def paper_assets(suite: FinishedSuite, paper_dir: Path, *, smoke: bool = False) -> dict[str, Path]:
+    """Copy ``paper/main.tex`` and ``references.bib`` to ``paper_dir`` and write the suite's assets into
+    ``paper_dir/generated/<suite>/`` (figure PNG copies to ``paper_dir/png``) once; returns their paths."""
+    if paper_dir not in _ASSETS:
+        import shutil
+
+        from heritage_core.report import check_report_params, write_paper_assets
+
+        repo_paper = Path(__file__).resolve().parents[1] / "paper"
+        paper_dir.mkdir(parents=True, exist_ok=True)
+        for name in ("main.tex", "references.bib"):
+            shutil.copyfile(repo_paper / name, paper_dir / name)
+        params = check_report_params(suite_dir=suite.suite_dir, output_dir=paper_dir / "generated",
+                                     figures_dir=paper_dir / "png", smoke=smoke)
+        _ASSETS[paper_dir] = write_paper_assets(params)
+    return _ASSETS[paper_dir]

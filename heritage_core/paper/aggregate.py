@@ -189,16 +189,23 @@ def tex_escape(text: object) -> str:
     return "".join(_TEX_SPECIAL.get(ch, ch) for ch in str(text))
 
 
+_DIGITS = ("Zero", "One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine")
+
+
 def macro_name(*parts: str) -> str:
-    """A LaTeX macro name (letters only) from words: ``("curriculum_only", "ood")`` -> ``CurriculumOnlyOod``.
+    """A LaTeX macro name (letters only) from words: ``("curriculum_only", "OOD")`` -> ``CurriculumOnlyOOD``.
+
+    Words are split at anything that is not a letter or digit and capitalised; digits are spelled out
+    (``fold2`` -> ``FoldTwo``), so folds that differ only in a number keep distinct names.
 
     Raises:
-        ConfigError: the parts hold no letter.
+        ConfigError: the parts hold no letter or digit.
     """
-    words = [w for part in parts for w in re.split(r"[^A-Za-z]+", str(part)) if w]
+    words = [w for part in parts for w in re.split(r"[^A-Za-z0-9]+", str(part)) if w]
     if not words:
         raise ConfigError(f"cannot build a LaTeX macro name from {parts!r}; give words with letters")
-    return "".join(w[:1].upper() + w[1:] for w in words)
+    spelled = [re.sub(r"[0-9]", lambda m: _DIGITS[int(m.group())], w[:1].upper() + w[1:]) for w in words]
+    return "".join(spelled)
 
 
 def bold(text: str, on: bool) -> str:

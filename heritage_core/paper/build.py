@@ -111,10 +111,15 @@ def build_paper(
         raise ConfigError(f"no main.tex in '{paper_dir}'; pass the paper folder of the repository (paper/)")
     missing = missing_assets(suite, paper_dir)
     if missing:
+        root = paper_dir / "generated" / suite
+        made = sorted(p.name for p in (paper_dir / "generated").glob("*") if p.is_dir())
+        what = (f"'{root}' does not exist (suites with assets: {made or 'none'})" if not root.is_dir()
+                else f"'{root}' lacks {[str(p.relative_to(root)) for p in missing]}")
         raise SuiteError(
-            f"suite '{suite}' has no complete paper assets: missing {[str(p) for p in missing]}. Run notebook "
-            f"05_paper_figures (or heritage_core.report.write_paper_assets) on suites/{suite} first, after its runs "
-            f"are evaluated and collected (notebooks 03 and 04)")
+            f"the paper of suite '{suite}' cannot be built: {what}. Run notebook 05_paper_figures with "
+            f"suite_dir='suites/{suite}' and output_dir='{paper_dir / 'generated'}' (or "
+            f"heritage_core.report.write_paper_assets) after the suite's runs are evaluated and collected "
+            f"(notebooks 03 and 04)")
     tools = ensure_tex(install)
     out_dir = Path("build") / suite
     (paper_dir / out_dir).mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,7 @@ Everything is made from finished, evaluated runs; nothing is retrained or re-pre
 * :mod:`~heritage_core.report.inputs`: :func:`check_report_params` (every parameter of notebook 05 in one
   call) and :func:`load_suite` (results table, comparisons, run directories).
 * :mod:`~heritage_core.report.outputs`: :func:`write_tables`, :func:`write_numbers`, :func:`write_figure`
-  and :func:`write_paper_assets` (all at once), each artefact with a provenance sidecar JSON.
+  and :func:`write_paper_assets` (all at once; :func:`write_index` lists the files), each artefact with a provenance sidecar JSON.
 """
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from heritage_core.report.inputs import load_suite as load_suite
 from heritage_core.report.outputs import FIGURES as FIGURES
 from heritage_core.report.outputs import provenance as provenance
 from heritage_core.report.outputs import write_figure as write_figure
+from heritage_core.report.outputs import write_index as write_index
 from heritage_core.report.outputs import write_numbers as write_numbers
 from heritage_core.report.outputs import write_paper_assets as write_paper_assets
 from heritage_core.report.outputs import write_tables as write_tables
@@ -39,6 +40,6 @@ from heritage_core.report.style import paper_style as paper_style
 __all__ = [
     "QualitativeExample", "class_distribution_figure", "class_iou_heatmap", "confusion_figure", "dg_gap_figure",
     "qualitative_figure", "training_curves_figure", "ReportParams", "SuiteResults", "check_report_params",
-    "load_suite", "FIGURES", "provenance", "write_figure", "write_numbers", "write_paper_assets", "write_tables",
+    "load_suite", "FIGURES", "provenance", "write_figure", "write_index", "write_numbers", "write_paper_assets", "write_tables",
     "COLUMN_WIDTH_IN", "FULL_WIDTH_IN", "PAPER_RC", "VARIANT_COLOURS", "VARIANT_MARKERS", "paper_style",
 ]

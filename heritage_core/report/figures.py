@@ -50,6 +50,8 @@ def training_curves_figure(histories: Mapping[str, pd.DataFrame]) -> Figure:
 
     Epochs are counted across stages; a dotted line marks each stage boundary, each span carries its
     stage number above the plot, and the panel title lists the stages (``1 binary · 2 coarse · 3 fine``).
+    An open circle marks the epoch each stage selected (its best ``val_score``, first on ties), as in
+    :func:`heritage_core.train_plots.plot_history`.
 
     Args:
         histories: variant -> its run's ``history.csv`` (:data:`heritage_core.train.HISTORY_COLUMNS`).
@@ -63,6 +65,7 @@ def training_curves_figure(histories: Mapping[str, pd.DataFrame]) -> Figure:
     n = max(1, len(histories))
     fig, axes = plt.subplots(2, n, figsize=(FULL_WIDTH_IN, 3.1), squeeze=False, sharex="col", layout="constrained")
     heads_shown: dict[str, Any] = {}
+    selected = None
     for k, (variant, hist) in enumerate(histories.items()):
         hist = hist.sort_values(["stage", "epoch"]).reset_index(drop=True)
         x = np.arange(1, len(hist) + 1)
@@ -74,6 +77,12 @@ def training_curves_figure(histories: Mapping[str, pd.DataFrame]) -> Figure:
             if column in hist and np.isfinite(hist[column].to_numpy(dtype=float)).any():
                 colour, style = HEAD_STYLE[head]
                 heads_shown[head] = bottom.plot(x, 100 * hist[column], color=colour, linestyle=style)[0]
+        for _, rows in hist.groupby("stage", sort=True):
+            scores = rows["val_score"].to_numpy(dtype=float) if "val_score" in rows else np.array([np.nan])
+            if np.isfinite(scores).any():
+                best = int(np.nanargmax(scores))
+                selected = bottom.plot(x[rows.index[best]], 100 * scores[best], "o", markersize=5, mfc="none",
+                                       mec="#333333", mew=0.7)[0]
         starts = hist.index[hist["stage"] != hist["stage"].shift()].tolist()
         ends = starts[1:] + [len(hist)]
         for number, (s, e) in enumerate(zip(starts, ends), start=1):
@@ -85,7 +94,7 @@ def training_curves_figure(histories: Mapping[str, pd.DataFrame]) -> Figure:
                          va="bottom", fontsize=7, color="#333333")
         stages = " · ".join(f"{i} {hist.loc[s, 'stage_name']}" if len(starts) > 1 else f"stage: {hist.loc[s, 'stage_name']}"
                             for i, s in enumerate(starts, start=1))
-        top.set_title(f"{variant_label(variant)}\n{stages}", pad=9 if len(starts) > 1 else 4)
+        top.set_title(f"{variant_label(variant)}\n{stages}", pad=12 if len(starts) > 1 else 4)
         bottom.set_ylim(0, 100)
         bottom.set_xlabel("epoch (all stages)")
         bottom.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=5))
@@ -97,8 +106,10 @@ def training_curves_figure(histories: Mapping[str, pd.DataFrame]) -> Figure:
             bottom.tick_params(labelleft=False)
     if heads_shown:
         order = [h for h in HEADS if h in heads_shown]
-        fig.legend([heads_shown[h] for h in order], [f"{h} head" for h in order], loc="outside lower center",
-                   ncol=len(order))
+        handles, labels = [heads_shown[h] for h in order], [f"{h} head" for h in order]
+        if selected is not None:
+            handles, labels = handles + [selected], labels + ["selected epoch of a stage"]
+        fig.legend(handles, labels, loc="outside lower center", ncol=len(handles))
     return fig
 
 

@@ -17,7 +17,7 @@ import pandas as pd
 from heritage_core.dg import compare_variants, find_run_dirs, read_results, write_comparisons
 from heritage_core.errors import ConfigError, RunError
 from heritage_core.paper import fold_order, ordered_variants
-from heritage_core.runs import read_json
+from heritage_core.runs import git_commit, read_json
 
 __all__ = ["ReportParams", "check_report_params", "SuiteResults", "load_suite"]
 
@@ -143,6 +143,7 @@ class SuiteResults:
         folds: folds shown, in order.
         comparisons_path: the comparisons file read or written.
         hashes: SHA-256 of every source file read so far (path -> hex), for provenance.
+        git_commit: commit of the code making the report (:func:`heritage_core.runs.git_commit`), read once.
     """
 
     params: ReportParams
@@ -153,6 +154,7 @@ class SuiteResults:
     folds: list[str]
     comparisons_path: Path
     hashes: dict[str, str] = field(default_factory=dict)
+    git_commit: str | None = None
 
     def run_dirs(self, *, variants: Sequence[str] | None = None, folds: Sequence[str] | None = None) -> list[Path]:
         """Run directories of the chosen variants and folds (all seeds)."""
@@ -228,6 +230,6 @@ def load_suite(params: ReportParams) -> SuiteResults:
         comparisons_path = write_comparisons(comparisons, params.output_dir / "tables")
     comparisons = comparisons[comparisons["encoder"] == encoder].reset_index(drop=True)
     return SuiteResults(params=params, results=df, comparisons=comparisons, runs=runs, variants=variants, folds=folds,
-                        comparisons_path=comparisons_path)
+                        comparisons_path=comparisons_path, git_commit=git_commit())
 
 

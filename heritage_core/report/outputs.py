@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
+import pandas as pd
 
 from heritage_core import paper
 from heritage_core.errors import ConfigError, RunError
@@ -29,7 +30,7 @@ from heritage_core.report.figures import (
 )
 from heritage_core.report.inputs import ReportParams, SuiteResults, load_suite
 from heritage_core.report.style import FULL_WIDTH_IN, paper_style
-from heritage_core.runs import atomic_write_bytes, atomic_write_json, atomic_write_text, git_commit, read_json, sha256_file
+from heritage_core.runs import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json, sha256_file
 from heritage_core.taxonomy import HEADS, IGNORE_INDEX, default_taxonomy
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 
     from heritage_core.split_report import SplitReport
 
-__all__ = ["provenance", "write_tables", "write_numbers", "FIGURES", "write_figure", "write_paper_assets"]
+__all__ = ["provenance", "write_tables", "write_numbers", "FIGURES", "write_figure", "write_paper_assets", "write_index"]
 
 _PNG_DPI = 200
 _SMOKE_PNG_DPI = 100
@@ -67,7 +68,7 @@ def provenance(suite: SuiteResults, artefact: str, files: Sequence[Path], source
     p = suite.params
     return {
         "artefact": artefact, "files": [str(f) for f in files], "suite": p.suite, "suite_dir": str(p.suite_dir),
-        "run_ids": sorted(set(run_ids)), "git_commit": git_commit(),
+        "run_ids": sorted(set(run_ids)), "git_commit": suite.git_commit,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "sources": records,
         "parameters": {"head": p.head, "encoder": str(suite.results["encoder"].iloc[0]), "variants": suite.variants,
                        "folds": suite.folds, "smoke": p.smoke, **details},
@@ -347,13 +348,27 @@ def write_paper_assets(params: ReportParams) -> dict[str, Path]:
     """Everything notebook 05 writes, in one call: tables, numbers and every figure.
 
     Returns:
-        Artefact (``tables/<name>``, ``numbers``, ``figures/<name>``) -> its ``.tex`` / ``.pdf`` path; also
-        written to ``<output_dir>/<suite>/assets.json``.
+        Artefact (``tables/<name>``, ``numbers``, ``figures/<name>``) -> its ``.tex`` / ``.pdf`` path; the file
+        list goes to ``<output_dir>/<suite>/assets.json`` (:func:`write_index`).
     """
     suite = load_suite(params)
     out: dict[str, Path] = {f"tables/{k}": v for k, v in write_tables(suite).items()}
     out["numbers"] = write_numbers(suite)
     for name in FIGURES:
         out[f"figures/{name}"] = write_figure(suite, name)["pdf"]
-    atomic_write_json(params.output_dir / "assets.json", {k: str(v) for k, v in out.items()})
+    write_index(suite)
     return out
+
+
+def write_index(suite: SuiteResults) -> pd.DataFrame:
+    """List every generated file of the suite (``assets.json``) and what the paper build still lacks.
+
+    Returns:
+        One row per file of :data:`heritage_core.paper.REQUIRED_ASSETS`: ``asset``, ``path``, ``exists``.
+    """
+    root = suite.params.output_dir
+    rows = [{"asset": rel, "path": str(root / rel), "exists": (root / rel).is_file()} for rel in paper.REQUIRED_ASSETS]
+    files = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and p.name != "assets.json")
+    atomic_write_json(root / "assets.json", {"suite": suite.params.suite, "files": files,
+                                             "missing_for_paper": [r["asset"] for r in rows if not r["exists"]]})
+    return pd.DataFrame(rows, columns=["asset", "path", "exists"])

@@ -1,0 +1,168 @@
+"""heritage_core.report: paper style, figures (sizes, fonts, n/a cells, no overlapping text), provenance, outputs."""
+from __future__ import annotations
+
+import itertools
+import json
+import shutil
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+from report_builders import VARIANTS, finished_suite, paper_assets
+
+from heritage_core import paper, report
+from heritage_core.errors import ConfigError, RunError
+from heritage_core.runs import sha256_file
+from heritage_core.taxonomy import default_taxonomy
+
+MIN_FONT_PT = 7
+
+
+@pytest.fixture(scope="module")
+def built(synthetic_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple:
+    base = tmp_path_factory.getbasetemp() / "report_suite"
+    suite = finished_suite(synthetic_cache, base)
+    return suite, paper_assets(suite, base / "paper"), base / "paper"
+
+
+@pytest.fixture(scope="module")
+def loaded(built: tuple, tmp_path_factory: pytest.TempPathFactory) -> report.SuiteResults:
+    suite = built[0]
+    out = tmp_path_factory.mktemp("loaded")
+    return report.load_suite(report.check_report_params(suite_dir=suite.suite_dir, output_dir=out / "generated",
+                                                        figures_dir=out / "png"))
+
+
+def test_paper_style_is_scoped_and_readable() -> None:
+    before = dict(matplotlib.rcParams)
+    with report.paper_style():
+        assert matplotlib.rcParams["font.size"] >= 8 and matplotlib.rcParams["xtick.labelsize"] >= MIN_FONT_PT
+        assert matplotlib.rcParams["legend.fontsize"] >= MIN_FONT_PT and matplotlib.rcParams["pdf.fonttype"] == 42
+    assert {k: v for k, v in matplotlib.rcParams.items() if k in report.PAPER_RC} == \
+           {k: v for k, v in before.items() if k in report.PAPER_RC}
+    assert len(set(report.VARIANT_COLOURS.values())) == len(report.VARIANT_COLOURS) == len(VARIANTS)
+    assert len(set(report.VARIANT_MARKERS.values())) == len(VARIANTS)
+
+
+def _texts(fig: matplotlib.figure.Figure) -> list[matplotlib.text.Text]:
+    """Every text the figure draws: figure texts, legends, titles, axis labels, annotations and the tick labels
+    inside the view limits (matplotlib keeps hidden Text objects for ticks outside them)."""
+    fig.canvas.draw()
+    texts = list(fig.texts)
+    for legend in fig.legends:
+        texts += [*legend.get_texts(), legend.get_title()]
+    for ax in fig.axes:
+        texts += [*ax.texts, ax.title, ax.xaxis.label, ax.yaxis.label]
+        if ax.get_legend() is not None:
+            texts += ax.get_legend().get_texts()
+        for axis, limits in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
+            low, high = sorted(limits)
+            texts += [label for tick in axis.get_major_ticks() if low <= tick.get_loc() <= high
+                      for label in (tick.label1, tick.label2)]
+    return [t for t in texts if t.get_visible() and t.get_text().strip()]
+
+
+@pytest.mark.parametrize("name", sorted(report.FIGURES))
+def test_figures_are_sized_for_the_paper_with_readable_non_overlapping_text(loaded: report.SuiteResults,
+                                                                            name: str) -> None:
+    import matplotlib.pyplot as plt
+
+    with report.paper_style():
+        fig, sources, _, _ = report.FIGURES[name](loaded)
+        try:
+            assert fig.get_size_inches()[0] in (report.COLUMN_WIDTH_IN, report.FULL_WIDTH_IN)
+            texts = _texts(fig)
+            small = [(t.get_text(), t.get_fontsize()) for t in texts if t.get_fontsize() < MIN_FONT_PT]
+            assert not small, f"{name}: text below {MIN_FONT_PT} pt: {small[:5]}"
+            boxes = [(t.get_text(), t.get_window_extent().shrunk(0.9, 0.8)) for t in texts]
+            clashes = [(a, b) for (a, ba), (b, bb) in itertools.combinations(boxes, 2) if ba.overlaps(bb)]
+            assert not clashes, f"{name}: overlapping text {clashes[:5]}"
+            assert sources and all(Path(s).is_file() for s in sources)
+        finally:
+            plt.close(fig)
+
+
+def test_heatmap_and_confusion_show_absent_classes_as_na(loaded: report.SuiteResults) -> None:
+    import matplotlib.pyplot as plt
+
+    df = loaded.results.copy()
+    absent = (df["metric"] == "iou") & (df["class_name"] == "Hair") & (df["variant"] == "flat")
+    df.loc[absent, "value"] = np.nan
+    names = default_taxonomy().fine_names
+    conf = np.eye(len(names), dtype=np.int64) * 10
+    conf[3] = 0  # Dust: no labelled pixels
+    with report.paper_style():
+        heat = report.class_iou_heatmap(df, variants=["flat", "curriculum"])
+        confusion = report.confusion_figure({"flat": conf}, names, default_taxonomy().fine_colours)
+    try:
+        assert sum(t.get_text() == "n/a" for t in _texts(heat)) == len(loaded.folds)
+        assert sum(t.get_text() == "n/a" for t in _texts(confusion)) == 1
+    finally:
+        plt.close(heat)
+        plt.close(confusion)
+
+
+def test_assets_have_provenance_and_png_copies(built: tuple) -> None:
+    suite, assets, paper_dir = built
+    out = paper_dir / "generated" / suite.name
+    assert all((out / rel).is_file() for rel in paper.REQUIRED_ASSETS)
+    assert set(assets) == {f"tables/{t}" for t in ("main_results", "per_fold", "per_class", "ablation")} | {
+        "numbers"} | {f"figures/{f}" for f in report.FIGURES}
+    run_ids = {json.loads((d / "run.json").read_text())["params_hash"] for d in suite.runs.values()}
+    for sidecar in [*out.glob("tables/*.json"), *out.glob("figures/*.json"), out / "numbers.json"]:
+        record = json.loads(sidecar.read_text())
+        assert record["suite"] == suite.name and "git_commit" in record and record["sources"]
+        assert set(record["run_ids"]) <= run_ids and record["run_ids"]
+        for source in record["sources"]:
+            assert sha256_file(source["path"]) == source["sha256"]
+        assert all(Path(f).is_file() for f in record["files"])
+    main = json.loads((out / "tables" / "main_results.json").read_text())
+    assert set(main["run_ids"]) == run_ids and main["sources"][0]["path"].endswith("results.parquet")
+    for name in report.FIGURES:
+        assert (paper_dir / "png" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert (out / "figures" / f"{name}.pdf").read_bytes()[:5] == b"%PDF-"
+    frame = pd.read_csv(out / "tables" / "main_results.csv")
+    assert set(frame["variant"]) == set(VARIANTS) and frame["mean"].between(-1, 1).all()
+    index = json.loads((out / "assets.json").read_text())
+    assert index["missing_for_paper"] == [] and "numbers.tex" in index["files"]
+
+
+def test_check_report_params_names_bad_values(built: tuple, tmp_path: Path) -> None:
+    suite = built[0]
+    with pytest.raises(RunError, match="not a folder"):
+        report.check_report_params(suite_dir=tmp_path / "nope")
+    with pytest.raises(RunError, match="no results table"):
+        report.check_report_params(suite_dir=tmp_path)
+    with pytest.raises(ConfigError, match="partition is 'val'"):
+        report.check_report_params(suite_dir=suite.suite_dir, partition="val")
+    with pytest.raises(ConfigError, match="variants is 'flat'"):
+        report.check_report_params(suite_dir=suite.suite_dir, variants="flat")
+    params = report.check_report_params(suite_dir=suite.suite_dir, output_dir=tmp_path, smoke=True)
+    assert params.output_dir == tmp_path / suite.name and params.n_qualitative == 1 and params.n_resamples == 200
+    assert params.figures_dir == suite.suite_dir / "figures" and params.comparisons_path is not None
+    with pytest.raises(ConfigError, match=r"\['transformer'\] are not in the results table"):
+        report.load_suite(report.check_report_params(suite_dir=suite.suite_dir, variants=["transformer"]))
+    with pytest.raises(ConfigError, match="has encoders \\['convnext_atto'\\]"):
+        report.load_suite(report.check_report_params(suite_dir=suite.suite_dir, encoder="resnet"))
+    bad_ids = report.check_report_params(suite_dir=suite.suite_dir, output_dir=tmp_path, figures_dir=tmp_path / "png",
+                                         qualitative_ids=["no_such_item"])
+    with pytest.raises(ConfigError, match="qualitative_ids \\['no_such_item'\\]"):
+        report.write_figure(report.load_suite(bad_ids), "qualitative")
+    with pytest.raises(ConfigError, match="unknown figure"):
+        report.write_figure(report.load_suite(bad_ids), "pie_chart")
+
+
+def test_missing_comparisons_are_computed_from_stored_counts(built: tuple, tmp_path: Path) -> None:
+    suite = built[0]
+    results = tmp_path / "results"
+    results.mkdir()
+    shutil.copyfile(suite.results_dir / "results.parquet", results / "results.parquet")
+    params = report.check_report_params(suite_dir=suite.suite_dir, results_dir=results, output_dir=tmp_path / "gen",
+                                        variants=["flat", "curriculum"], smoke=True)
+    assert params.comparisons_path is None
+    loaded = report.load_suite(params)
+    assert loaded.comparisons_path == tmp_path / "gen" / suite.name / "tables" / "comparisons.csv"
+    assert set(zip(loaded.comparisons["variant_a"], loaded.comparisons["variant_b"])) == {("flat", "curriculum")}
+    assert len(loaded.comparisons) == 2 * len(suite.folds) * len(suite.seeds)  # id_test and ood_test per fold
