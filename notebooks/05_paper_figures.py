@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -37,7 +39,7 @@ figures_dir = ""  # folder for PNG copies of the figures, for viewing; empty: su
 head = "fine"  # scored head of every table and figure
 partition = "ood_test"  # test partition of the per-class table, heat map, confusion matrices and examples
 variants = []  # variants to show, in order; empty: all present (flat, hierarchical, curriculum_only, curriculum)
-folds = []  # folds (held-out domains) to show; empty: all present
+folds = []  # folds (held-out domains) to show; empty: every fold with an OOD test set
 encoder = ""  # encoder whose runs are reported; empty: the only one in the results table
 example_fold = ""  # fold of the training curves and the qualitative grid; empty: the first fold
 qualitative_ids = []  # item ids of the qualitative grid; empty: the images with the most labelled damage classes

@@ -16,6 +16,7 @@ import pandas as pd
 
 from heritage_core.dg import compare_variants, find_run_dirs, read_results, write_comparisons
 from heritage_core.errors import ConfigError, RunError
+from heritage_core.evaluate import BASE_HEAD
 from heritage_core.paper import fold_order, ordered_variants
 from heritage_core.runs import git_commit, read_json
 
@@ -80,7 +81,8 @@ def check_report_params(
         head: scored head of every table and figure (``fine``, or another scored head of the table).
         partition: test partition of the per-class table, heat map, confusion and qualitative grid.
         variants: variants to show, in order; empty for all present (ablation order).
-        folds: folds to show; empty for all present.
+        folds: folds to show; empty for every fold with an OOD test set (all folds when none has one, e.g. a
+            suite of the ``random`` protocol only).
         encoder: encoder whose runs are reported; "" when the suite has exactly one.
         example_fold: fold of the training curves and qualitative grid; "" for the first fold.
         qualitative_ids: item ids of the qualitative grid; empty to pick ``n_qualitative`` images with the most
@@ -105,9 +107,8 @@ def check_report_params(
     if results_path is None:
         raise RunError(f"no results table in '{results_dir}' (results.parquet or results.csv); collect the suite's "
                        f"results first (notebook 04_dg_gap)")
-    if head not in ("binary", "coarse", "fine", "binary_from_fine", "coarse_from_fine", "binary_consistent",
-                    "coarse_consistent", "fine_consistent"):
-        raise ConfigError(f"head is {head!r}; use a scored head such as 'fine'")
+    if head not in BASE_HEAD:
+        raise ConfigError(f"head is {head!r}; use a scored head of {list(BASE_HEAD)}, e.g. 'fine'")
     if partition not in ("id_test", "ood_test"):
         raise ConfigError(f"partition is {partition!r}; allowed are 'id_test' and 'ood_test'")
     for name, value in (("n_qualitative", n_qualitative), ("n_resamples", n_resamples)):
@@ -211,7 +212,9 @@ def load_suite(params: ReportParams) -> SuiteResults:
         raise ConfigError(f"{unknown} are not in the results table '{params.results_path}' (variants "
                           f"{sorted(present_variants)}, folds {sorted(present_folds)}); choose from those")
     variants = ordered_variants(df["variant"], params.variants)
-    folds = [f for f, _ in fold_order(df[df["partition"].isin(["id_test", "ood_test", "gap"])], params.folds)]
+    tested = df[df["partition"].isin(["id_test", "ood_test", "gap"])]
+    held_out = tested[tested["partition"] == "ood_test"]  # DG folds; a random-protocol fold ("all") has no OOD test
+    folds = [f for f, _ in fold_order(tested if params.folds or held_out.empty else held_out, params.folds)]
     df = df[df["variant"].isin(variants) & df["fold"].isin(folds)].reset_index(drop=True)
     if df.empty:
         raise RunError(f"the results table '{params.results_path}' has no rows for variants {variants} and folds {folds}")
