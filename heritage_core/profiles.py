@@ -6,7 +6,8 @@ once by :func:`load_profile`, validated completely (unknown keys, wrong types an
 :class:`~heritage_core.errors.ConfigError` naming the file and the dotted key), and never re-read: the suite
 runner writes the resolved profile to ``suites/<name>/profile.yaml``.
 
-Sections and their keys (every key has a default except ``grid``; see the dataclasses for meanings and units)::
+Sections and their keys (see the dataclasses for meanings, units and defaults); a profile has a ``grid`` (the
+DG experiment, notebooks 01-05), a ``film`` section (the real-pixel check, notebook 06), or both::
 
     name, description, device, smoke
     dataset:   source, synthetic_n, synthetic_seed, max_side_px, cache_dir
@@ -16,6 +17,9 @@ Sections and their keys (every key has a default except ``grid``; see the datacl
                pretrained, class_weights, augment, num_workers, amp
     evaluate:  partitions, mode, tile, overlap, consistent, n_resamples
     analysis:  n_resamples, n_permutations, heads
+    report:    encoder, head, partition, compare, n_qualitative
+    film:      film_dir, encoder, pretrained, crop_px, epochs, crops_per_epoch, batch_size, lr, tile_px, overlap,
+               score_tile_px, n_resamples, seed
     resources: partition, time, gpus_per_task, cpus_per_task, mem, max_parallel, prepare_time, report_time
 
 Paths (``dataset.source``, ``dataset.cache_dir``, ``train.pretrained`` values) are relative to the project
@@ -45,6 +49,8 @@ __all__ = [
     "TrainSpec",
     "EvaluateSpec",
     "AnalysisSpec",
+    "ReportSpec",
+    "FilmSpec",
     "ResourcesSpec",
     "Profile",
     "GridCell",
@@ -299,6 +305,80 @@ class AnalysisSpec:
 
 
 @dataclass(frozen=True)
+class ReportSpec:
+    """The paper's tables and figures (notebook 05).
+
+    Attributes:
+        encoder: encoder whose runs the tables and figures report; None for the first of ``grid.encoders``.
+        head: scored head of every table and figure.
+        partition: test partition of the per-class table, heat map, confusion matrices and qualitative grid.
+        compare: variants of the confusion matrices and the qualitative grid.
+        n_qualitative: images in the qualitative grid.
+    """
+
+    encoder: str | None = None
+    head: str = "fine"
+    partition: str = "ood_test"
+    compare: tuple[str, ...] = ("flat", "curriculum")
+    n_qualitative: int = 3
+
+    def __post_init__(self) -> None:
+        if self.head not in _HEADS:
+            raise _bad("report.head", self.head, f"one of {list(_HEADS)}")
+        if self.partition not in ("id_test", "ood_test"):
+            raise _bad("report.partition", self.partition, "'id_test' or 'ood_test'")
+        if not self.compare or len(set(self.compare)) != len(self.compare):
+            raise _bad("report.compare", list(self.compare), "a non-empty list of distinct variants")
+        if self.n_qualitative < 1:
+            raise _bad("report.n_qualitative", self.n_qualitative, "an integer >= 1")
+
+
+@dataclass(frozen=True)
+class FilmSpec:
+    """The real-pixel check: leave-one-scan-out on the real film scans (notebook 06, ``heritage_core.film``).
+
+    Attributes:
+        film_dir: folder with ``metadata.csv``, ``images/`` and ``masks/`` of the scans.
+        encoder: encoder of the model trained per held-out scan.
+        pretrained: local encoder weights file, or None for random initialisation.
+        crop_px: side of the random training crops, px (multiple of 32).
+        epochs: training epochs per held-out scan.
+        crops_per_epoch: random crops per epoch.
+        batch_size: crops per optimiser step.
+        lr: peak AdamW learning rate.
+        tile_px: sliding-window tile side at prediction, px (multiple of 32).
+        overlap: share of a tile overlapping its neighbour, in [0, 1).
+        score_tile_px: side of the tiles the bootstrap resamples, px.
+        n_resamples: bootstrap resamples of every interval.
+        seed: seed of crops, initialisation and bootstrap.
+    """
+
+    film_dir: str = "../shared/data/film_damage_real"
+    encoder: str = "convnext_atto"
+    pretrained: str | None = None
+    crop_px: int = 128
+    epochs: int = 12
+    crops_per_epoch: int = 96
+    batch_size: int = 8
+    lr: float = 1e-3
+    tile_px: int = 512
+    overlap: float = 0.25
+    score_tile_px: int = 128
+    n_resamples: int = 10_000
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for key in ("crop_px", "tile_px"):
+            if getattr(self, key) < 32 or getattr(self, key) % 32:
+                raise _bad(f"film.{key}", getattr(self, key), "a multiple of 32 (px)")
+        for key in ("epochs", "crops_per_epoch", "batch_size", "score_tile_px", "n_resamples"):
+            if getattr(self, key) < 1:
+                raise _bad(f"film.{key}", getattr(self, key), "an integer >= 1")
+        if not 0 <= self.overlap < 1 or not self.lr > 0 or self.seed < 0:
+            raise _bad("film.overlap/lr/seed", (self.overlap, self.lr, self.seed), "a share in [0, 1), > 0 and >= 0")
+
+
+@dataclass(frozen=True)
 class ResourcesSpec:
     """SLURM resources (``heritage suite submit``); the local runner ignores them.
 
@@ -367,7 +447,7 @@ class Profile:
 
     Attributes:
         name: default suite name (``suites/<name>``); letters, digits, ``_``, ``-``, ``.``.
-        grid: the run grid's variants, encoders and seeds.
+        grid: the run grid's variants, encoders and seeds (notebooks 01-05); None for no grid.
         description: one line for logs and reports.
         device: torch device of training and evaluation: ``cpu``, ``cuda`` or ``cuda:N``.
         smoke: run every notebook in smoke mode (one short epoch per stage, a few images scored).
@@ -376,11 +456,13 @@ class Profile:
         train: see :class:`TrainSpec`.
         evaluate: see :class:`EvaluateSpec`.
         analysis: see :class:`AnalysisSpec`.
+        report: see :class:`ReportSpec`.
+        film: the real-pixel check (notebook 06), or None to leave it out; see :class:`FilmSpec`.
         resources: see :class:`ResourcesSpec`.
     """
 
     name: str
-    grid: GridSpec
+    grid: GridSpec | None = None
     description: str = ""
     device: str = "cpu"
     smoke: bool = False
@@ -389,6 +471,8 @@ class Profile:
     train: TrainSpec = field(default_factory=TrainSpec)
     evaluate: EvaluateSpec = field(default_factory=EvaluateSpec)
     analysis: AnalysisSpec = field(default_factory=AnalysisSpec)
+    report: ReportSpec = field(default_factory=ReportSpec)
+    film: FilmSpec | None = None
     resources: ResourcesSpec = field(default_factory=ResourcesSpec)
 
     def __post_init__(self) -> None:
@@ -396,15 +480,27 @@ class Profile:
             raise _bad("name", self.name, "a suite name of letters, digits, '_', '-' and '.'")
         if not re.fullmatch(r"cpu|cuda(:\d+)?", self.device):
             raise _bad("device", self.device, "'cpu', 'cuda' or 'cuda:N'")
+        if self.grid is None:
+            if self.film is None:
+                raise ConfigError("the profile has neither 'grid' (notebooks 01-05) nor 'film' (notebook 06); "
+                                  "give at least one")
+            return
         if len(self.splits.seeds) not in (1, len(self.grid.seeds)):
             raise _bad("splits.seeds", list(self.splits.seeds),
                        f"one split seed, or one per training seed ({len(self.grid.seeds)}: grid.seeds {list(self.grid.seeds)})")
+        if self.report.encoder is not None and self.report.encoder not in self.grid.encoders:
+            raise _bad("report.encoder", self.report.encoder, f"null or one of grid.encoders {list(self.grid.encoders)}")
+        missing = [v for v in self.report.compare if v not in self.grid.variants]
+        if missing:
+            raise _bad("report.compare", list(self.report.compare), f"variants of grid.variants (not {missing})")
         unused = sorted(set(self.train.pretrained) - set(self.grid.encoders))
         if unused:
             raise _bad("train.pretrained", self.train.pretrained, f"keyed by encoders of grid.encoders (not {unused})")
 
     def cells(self) -> list[GridCell]:
         """The grid, fold-major: folds x variants x encoders x seeds (this order is the SLURM array index)."""
+        if self.grid is None:
+            return []
         pair = len(self.splits.seeds) > 1
         return [
             GridCell(fold, variant, encoder, seed, self.splits.seeds[i] if pair else self.splits.seeds[0])
@@ -444,6 +540,11 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
     """``value`` checked against the annotation ``tp`` (lists become tuples); ConfigError naming ``key``."""
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value is None and len(options) < len(typing.get_args(tp)):
+            return None
+        if len(options) == 1 and (dataclasses.is_dataclass(options[0]) or typing.get_origin(options[0])):
+            return _convert(value, options[0], key)  # the inner message names the exact key
         for option in typing.get_args(tp):
             try:
                 return _convert(value, option, key)

@@ -41,6 +41,7 @@ import os
 import shlex
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -52,7 +53,7 @@ from typing import Any
 
 from heritage_core import slurm
 from heritage_core.errors import ConfigError, HeritageError, SuiteError
-from heritage_core.profiles import SYNTHETIC, GridCell, Profile, load_profile, profile_from_dict, profile_to_yaml
+from heritage_core.profiles import SYNTHETIC, FilmSpec, GridCell, Profile, load_profile, profile_from_dict, profile_to_yaml
 from heritage_core.runs import atomic_write_json, atomic_write_text, params_hash, read_json
 
 __all__ = [
@@ -78,13 +79,13 @@ __all__ = [
     "main",
 ]
 
-#: The notebooks of a suite, in dependency order.
-NOTEBOOKS = ("01_splits", "02_train_curriculum", "03_evaluate", "04_dg_gap", "05_paper_figures")
+#: The notebooks of a suite, in dependency order (06, the real-pixel check, depends on nothing).
+NOTEBOOKS = ("01_splits", "02_train_curriculum", "03_evaluate", "04_dg_gap", "05_paper_figures", "06_film_real")
 #: The project's notebooks.
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 #: Notebook parameters that choose where a step runs, not what it computes: left out of the step's hash.
 EXECUTION_PARAMETERS = ("device", "num_workers", "progress")
-_TRAIN, _EVAL = NOTEBOOKS[1], NOTEBOOKS[2]
+_TRAIN, _EVAL, _FILM = NOTEBOOKS[1], NOTEBOOKS[2], NOTEBOOKS[5]
 #: Seconds between autosaves of an executing notebook (papermill's ``--autosave-cell-every``).
 AUTOSAVE_CELL_EVERY_S = 30
 
@@ -250,14 +251,22 @@ def _dg_parameters(name: str, p: Profile) -> dict[str, Any]:
 
 
 def _figures_parameters(name: str, p: Profile) -> dict[str, Any]:
+    r = p.report
     return {
-        "suite_name": name,
-        "results_dir": _rel(name, "results"),
-        "figures_dir": _rel(name, "figures"),
-        "tables_dir": _rel(name, "tables"),
-        "paper_dir": f"paper/generated/{name}",
+        "suite_dir": _rel(name),
+        "output_dir": "paper/generated",
+        "encoder": r.encoder or p.grid.encoders[0],
+        "head": r.head,
+        "partition": r.partition,
+        "compare": list(r.compare),
+        "n_qualitative": r.n_qualitative,
+        "n_resamples": p.analysis.n_resamples,
         "smoke": p.smoke,
     }
+
+
+def _film_parameters(name: str, p: Profile, film: FilmSpec) -> dict[str, Any]:
+    return {**dataclasses.asdict(film), "output_dir": _rel(name, "film"), "device": p.device, "smoke": p.smoke}
 
 
 def plan_suite(
@@ -287,15 +296,19 @@ def plan_suite(
         except ConfigError as exc:
             raise ConfigError(f"--name: {exc}") from None
     n = profile.name
-    steps: list[Step] = [Step(NOTEBOOKS[0], NOTEBOOKS[0], _splits_parameters(n, profile))]
-    evaluations: list[str] = []
-    for index, cell in enumerate(profile.cells()):
-        train_key, eval_key = f"{cell.path}/{_TRAIN}", f"{cell.path}/{_EVAL}"
-        steps.append(Step(train_key, _TRAIN, _train_parameters(n, profile, cell), (NOTEBOOKS[0],), index))
-        steps.append(Step(eval_key, _EVAL, _evaluate_parameters(n, profile, cell), (train_key,), index))
-        evaluations.append(eval_key)
-    steps.append(Step(NOTEBOOKS[3], NOTEBOOKS[3], _dg_parameters(n, profile), tuple(evaluations)))
-    steps.append(Step(NOTEBOOKS[4], NOTEBOOKS[4], _figures_parameters(n, profile), (NOTEBOOKS[3],)))
+    steps: list[Step] = []
+    if profile.grid is not None:
+        steps.append(Step(NOTEBOOKS[0], NOTEBOOKS[0], _splits_parameters(n, profile)))
+        evaluations: list[str] = []
+        for index, cell in enumerate(profile.cells()):
+            train_key, eval_key = f"{cell.path}/{_TRAIN}", f"{cell.path}/{_EVAL}"
+            steps.append(Step(train_key, _TRAIN, _train_parameters(n, profile, cell), (NOTEBOOKS[0],), index))
+            steps.append(Step(eval_key, _EVAL, _evaluate_parameters(n, profile, cell), (train_key,), index))
+            evaluations.append(eval_key)
+        steps.append(Step(NOTEBOOKS[3], NOTEBOOKS[3], _dg_parameters(n, profile), tuple(evaluations)))
+        steps.append(Step(NOTEBOOKS[4], NOTEBOOKS[4], _figures_parameters(n, profile), (NOTEBOOKS[3],)))
+    if profile.film is not None:
+        steps.append(Step(_FILM, _FILM, _film_parameters(n, profile, profile.film)))
     nb_dir = Path(notebooks_dir) if notebooks_dir is not None else NOTEBOOK_DIR
     return SuitePlan(n, Path(root).resolve(), nb_dir.resolve(), profile, tuple(steps))
 
@@ -308,10 +321,11 @@ def check_notebooks(plan: SuitePlan) -> None:
     """
     import papermill
 
-    for notebook in NOTEBOOKS:
+    needed = [nb for nb in NOTEBOOKS if any(s.notebook == nb for s in plan.steps)]
+    for notebook in needed:
         path = plan.notebooks_dir / f"{notebook}.ipynb"
         if not path.is_file():
-            raise SuiteError(f"notebook '{path}' does not exist; the suite needs {list(NOTEBOOKS)} in "
+            raise SuiteError(f"notebook '{path}' does not exist; the suite needs {needed} in "
                              f"'{plan.notebooks_dir}' (jupytext --to ipynb notebooks/{notebook}.py)")
         declared = set(papermill.inspect_notebook(str(path)))
         passed = {k for s in plan.steps if s.notebook == notebook for k in s.parameters}
@@ -410,6 +424,8 @@ def _artefacts_present(plan: SuitePlan, step: Step) -> bool:
         return info is not None and info.get("status") == "finished"
     if step.notebook == _EVAL:
         return (root / step.parameters["run_dir"] / "eval" / "metrics.json").is_file()
+    if step.notebook == _FILM:
+        return (root / step.parameters["output_dir"] / "film_loso.json").is_file()
     return True
 
 
@@ -625,57 +641,122 @@ def execute_step(
     return StepResult(step.key, step.notebook, status, duration, kernel_start, error or "")
 
 
+def _decide(plan: SuitePlan, step: Step, selected: set[str], results: dict[str, StepResult],
+            resume: bool) -> StepResult | str:
+    """What to do with ``step`` now: a skipped or up-to-date :class:`StepResult`, ``"wait"`` or ``"run"``."""
+    for dep in step.depends:
+        if dep in results and results[dep].status in ("failed", "preempted", "skipped"):
+            word = "skipped" if results[dep].status == "skipped" else "failed"
+            return StepResult(step.key, step.notebook, "skipped", note=f"after {word} {dep}")
+    if any(dep in selected and dep not in results for dep in step.depends):
+        return "wait"
+    for dep in step.depends:
+        if dep not in selected and (state := step_state(plan, plan.step(dep))) != "finished":
+            return StepResult(step.key, step.notebook, "skipped", note=f"needs {dep} ({state})")
+    if resume and step_state(plan, step) == "finished":
+        return StepResult(step.key, step.notebook, "up-to-date")
+    return "run"
+
+
+def _spawn(plan: SuitePlan, step: Step, jobs: int) -> subprocess.Popen[bytes]:
+    """Run ``step`` in a child ``python -m heritage_core.suite task --step KEY --rerun`` (stderr to a log)."""
+    env = dict(os.environ)
+    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // jobs)))
+    log = plan.record_path(step).with_suffix(".log")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "heritage_core.suite", "task", "--suite-dir", str(plan.suite_dir),
+           "--step", step.key, "--rerun", "--quiet"]
+    with open(log, "wb") as err:
+        return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, env=env, cwd=plan.root)
+
+
+def _spawned_result(plan: SuitePlan, step: Step, returncode: int) -> StepResult:
+    record = _read_record(plan.record_path(step)) or {}
+    status = str(record.get("status"))
+    if status not in ("finished", "failed", "preempted"):
+        log = plan.record_path(step).with_suffix(".log")
+        return StepResult(step.key, step.notebook, "failed",
+                          note=f"task process exited with status {returncode} (see {log.relative_to(plan.root)})")
+    return StepResult(step.key, step.notebook, status, float(record.get("duration_s") or 0.0),
+                      record.get("kernel_start_s"), str(record.get("error") or ""))
+
+
 def run_steps(
     plan: SuitePlan,
     steps: Sequence[Step],
     *,
     resume: bool = False,
+    jobs: int = 1,
     log_output: bool = False,
     progress: bool = True,
     autosave_cell_every: int = AUTOSAVE_CELL_EVERY_S,
 ) -> SuiteReport:
-    """Execute ``steps`` in order, skipping the dependents of failures (the local launcher and SLURM tasks).
+    """Execute ``steps`` in dependency order, skipping the dependents of failures (local launcher, SLURM tasks).
 
     A step whose dependency failed or was skipped in this call is skipped. A dependency outside ``steps``
-    must already be finished (:func:`step_state`), otherwise the step is skipped too.
+    must already be finished (:func:`step_state`), otherwise the step is skipped too. With ``jobs`` > 1, up to
+    ``jobs`` ready steps run at once, each in a child ``python -m heritage_core.suite task`` process whose
+    kernels get ``OMP_NUM_THREADS`` = cores // jobs (unless set); their stderr goes to ``steps/<key>.log``.
 
     Args:
         plan: the plan.
         steps: the steps to run, in execution order.
         resume: skip steps that are already finished.
-        log_output: echo notebook output.
+        jobs: steps executed at once.
+        log_output: echo notebook output (``jobs`` = 1 only).
         progress: show a tqdm bar over the steps.
         autosave_cell_every: see :func:`execute_step`.
 
     Returns:
-        The :class:`SuiteReport`.
+        The :class:`SuiteReport`, rows in the order of ``steps``.
+
+    Raises:
+        ConfigError: ``jobs`` < 1.
     """
     from tqdm.auto import tqdm
 
-    report = SuiteReport(plan.name)
+    if jobs < 1:
+        raise ConfigError(f"jobs is {jobs}; give 1 or more steps to run at once")
     selected = {s.key for s in steps}
-    bad: dict[str, str] = {}
+    results: dict[str, StepResult] = {}
+    waiting = list(steps)
+    running: dict[str, tuple[Step, subprocess.Popen[bytes]]] = {}
     bar = tqdm(total=len(steps), desc=f"suite {plan.name}", unit="step", disable=not progress, file=sys.stderr)
-    for step in steps:
-        bar.set_postfix_str(step.key, refresh=True)
-        failed_dep = next((d for d in step.depends if d in bad), None)
-        outside = next((d for d in step.depends if d not in selected and step_state(plan, plan.step(d)) != "finished"),
-                       None)
-        if failed_dep is not None:
-            result = StepResult(step.key, step.notebook, "skipped", note=f"after {bad[failed_dep]} {failed_dep}")
-        elif outside is not None:
-            result = StepResult(step.key, step.notebook, "skipped",
-                                note=f"needs {outside} ({step_state(plan, plan.step(outside))})")
-        elif resume and step_state(plan, step) == "finished":
-            result = StepResult(step.key, step.notebook, "up-to-date")
-        else:
-            result = execute_step(plan, step, log_output=log_output, autosave_cell_every=autosave_cell_every)
-        if result.status in ("failed", "preempted", "skipped"):
-            bad[step.key] = "failed" if result.status != "skipped" else "skipped"
-        report.results.append(result)
-        bar.update(1)
-    bar.close()
-    return report
+    try:
+        while waiting or running:
+            progressed = False
+            for step in list(waiting):
+                decision = _decide(plan, step, selected, results, resume)
+                if decision == "wait" or (decision == "run" and len(running) >= jobs):
+                    continue
+                waiting.remove(step)
+                progressed = True
+                if isinstance(decision, StepResult):
+                    results[step.key] = decision
+                    bar.update(1)
+                elif jobs > 1:
+                    running[step.key] = (step, _spawn(plan, step, jobs))
+                else:
+                    bar.set_postfix_str(step.key, refresh=True)
+                    results[step.key] = execute_step(plan, step, log_output=log_output,
+                                                     autosave_cell_every=autosave_cell_every)
+                    bar.update(1)
+                    break  # rescan from the first waiting step: execution stays in plan order
+            for key, (step, proc) in list(running.items()):
+                if proc.poll() is not None:
+                    results[key] = _spawned_result(plan, step, proc.returncode)
+                    del running[key]
+                    progressed = True
+                    bar.update(1)
+            if running:
+                bar.set_postfix_str(", ".join(running), refresh=True)
+            if not progressed:
+                time.sleep(0.2)
+    finally:
+        for _, proc in running.values():
+            proc.terminate()
+        bar.close()
+    return SuiteReport(plan.name, [results[s.key] for s in steps])
 
 
 # --------------------------------------------------------------------------- launchers
@@ -685,6 +766,7 @@ class LaunchOptions:
 
     Attributes:
         resume: skip finished steps (local), submit only unfinished grid cells (SLURM).
+        jobs: steps executed at once (local).
         log_output: echo notebook output (local).
         progress: tqdm bar (local).
         partition: SLURM partition, overriding ``resources.partition``.
@@ -695,6 +777,7 @@ class LaunchOptions:
     """
 
     resume: bool = False
+    jobs: int = 1
     log_output: bool = False
     progress: bool = True
     partition: str | None = None
@@ -719,7 +802,8 @@ def task_command(plan: SuitePlan, python: str, *, index: str | None = None, keys
 
 def local(plan: SuitePlan, steps: Sequence[Step], options: LaunchOptions) -> SuiteReport:
     """Execute the steps one after another in this process (:func:`run_steps`)."""
-    return run_steps(plan, steps, resume=options.resume, log_output=options.log_output, progress=options.progress)
+    return run_steps(plan, steps, resume=options.resume, jobs=options.jobs, log_output=options.log_output,
+                     progress=options.progress)
 
 
 def dry_run(plan: SuitePlan, steps: Sequence[Step], options: LaunchOptions) -> SuiteReport:
@@ -733,12 +817,12 @@ def dry_run(plan: SuitePlan, steps: Sequence[Step], options: LaunchOptions) -> S
 
 
 def _job_scripts(plan: SuitePlan, cells: Sequence[int], options: LaunchOptions) -> dict[str, slurm.JobScript]:
+    """The sbatch scripts by kind: ``01_splits``, ``train_eval`` (array over ``cells``), ``report``, ``film``."""
     res = plan.profile.resources
     gpus = res.gpus_per_task if options.gpus_per_task is None else options.gpus_per_task
     logs = plan.suite_dir / "slurm" / "logs"
     common = dict(workdir=str(plan.root), cpus_per_task=res.cpus_per_task, mem=res.mem,
                   partition=options.partition or res.partition)
-    final = [NOTEBOOKS[3], NOTEBOOKS[4]]
     return {
         "01_splits": slurm.JobScript(
             job_name=f"{plan.name}-splits", command=task_command(plan, options.python, keys=[NOTEBOOKS[0]]),
@@ -746,41 +830,45 @@ def _job_scripts(plan: SuitePlan, cells: Sequence[int], options: LaunchOptions) 
         "train_eval": slurm.JobScript(
             job_name=f"{plan.name}-runs", command=task_command(plan, options.python, index="$SLURM_ARRAY_TASK_ID"),
             log=str(logs / "train_eval_%A_%a.out"), time=options.time or res.time, gpus_per_task=gpus,
-            array=slurm.array_spec(cells, res.max_parallel), requeue=True, **common),
+            array=slurm.array_spec(cells or [0], res.max_parallel), requeue=True, **common),
         "report": slurm.JobScript(
-            job_name=f"{plan.name}-report", command=task_command(plan, options.python, keys=final),
+            job_name=f"{plan.name}-report", command=task_command(plan, options.python, keys=list(NOTEBOOKS[3:5])),
             log=str(logs / "report_%j.out"), time=res.report_time, kill_on_invalid_dep=True, **common),
+        "film": slurm.JobScript(
+            job_name=f"{plan.name}-film", command=task_command(plan, options.python, keys=[_FILM]),
+            log=str(logs / "film_%j.out"), time=options.time or res.time, gpus_per_task=gpus, **common),
     }
 
 
-def slurm_launcher(plan: SuitePlan, steps: Sequence[Step], options: LaunchOptions) -> SuiteReport:
-    """Write the three sbatch scripts (splits, run array, report) and submit them with afterok dependencies.
+def _job_kind(step: Step) -> str:
+    if step.cell is not None:
+        return "train_eval"
+    return {NOTEBOOKS[0]: "01_splits", _FILM: "film"}.get(step.notebook, "report")
 
-    With ``options.resume`` the splits job is left out when 01 is finished and the array holds only the grid
-    cells whose steps are not all finished. ``options.dry_run`` prints the scripts and commands instead.
+
+def slurm_launcher(plan: SuitePlan, steps: Sequence[Step], options: LaunchOptions) -> SuiteReport:
+    """Write the sbatch scripts and submit them: splits job, run array (afterok splits), report job (afterok
+    array, cancelled when a task fails), and the film job (independent) when the profile has one.
+
+    With ``options.resume`` finished steps are left out: no splits job when 01 is finished, an array of the
+    grid cells with unfinished steps only. ``options.dry_run`` prints the scripts and commands instead.
     """
     report = SuiteReport(plan.name)
     selected = {s.key for s in steps}
-    todo = [s for s in plan.steps if s.key in selected
-            and not (options.resume and step_state(plan, s) == "finished")]
-    cells = sorted({s.cell for s in todo if s.cell is not None})
-    need_splits = any(s.notebook == NOTEBOOKS[0] for s in todo)
+    todo = [s for s in plan.steps if s.key in selected and not (options.resume and step_state(plan, s) == "finished")]
     if not todo:
         report.results = [StepResult(s.key, s.notebook, "up-to-date") for s in plan.steps if s.key in selected]
         return report
-    scripts = _job_scripts(plan, cells or [0], options)
-    order = [k for k in ("01_splits", "train_eval", "report") if (k != "01_splits" or need_splits)
-             and (k != "train_eval" or cells)]
+    cells = sorted({s.cell for s in todo if s.cell is not None})
+    kinds = [k for k in ("01_splits", "train_eval", "report", "film") if any(_job_kind(s) == k for s in todo)]
+    scripts = _job_scripts(plan, cells, options)
     folder = plan.suite_dir / "slurm"
     jobs: dict[str, str] = {}
-    for kind in order:
+    for kind in kinds:
         path = folder / f"{kind}.sbatch"
-        dependency = None
-        if kind == "train_eval" and "01_splits" in jobs:
-            dependency = f"afterok:{jobs['01_splits']}"
-        if kind == "report":
-            after = [jobs[k] for k in ("train_eval", "01_splits") if k in jobs][:1]
-            dependency = f"afterok:{after[0]}" if after else None
+        after = {"train_eval": ["01_splits"], "report": ["train_eval", "01_splits"]}.get(kind, [])
+        first = next((jobs[k] for k in after if k in jobs), None)
+        dependency = f"afterok:{first}" if first else None
         if options.dry_run:
             print(f"# ---- {path}\n{scripts[kind].render()}")
             print("# submit: " + shlex.join(slurm.sbatch_command(path, dependency)))
@@ -794,8 +882,7 @@ def slurm_launcher(plan: SuitePlan, steps: Sequence[Step], options: LaunchOption
     report.jobs = jobs
     status = "planned" if options.dry_run else "submitted"
     for s in todo:
-        job = jobs.get("01_splits" if s.notebook == NOTEBOOKS[0] else "train_eval" if s.cell is not None else "report")
-        note = f"job {job}" + (f"_{s.cell}" if s.cell is not None and not options.dry_run else "")
+        note = f"job {jobs[_job_kind(s)]}" + (f"_{s.cell}" if s.cell is not None and not options.dry_run else "")
         report.results.append(StepResult(s.key, s.notebook, status, note=note))
     return report
 
@@ -823,6 +910,7 @@ def run_suite(
     name: str | None = None,
     only: Sequence[str] = (),
     resume: bool = False,
+    jobs: int = 1,
     root: str | Path = ".",
     launcher: str = "local",
     log_output: bool = False,
@@ -836,6 +924,7 @@ def run_suite(
         name: suite name; None for the profile's.
         only: restrict to these steps (see :func:`select_steps`).
         resume: skip finished steps, rerun failed and incomplete ones.
+        jobs: steps executed at once (see :func:`run_steps`).
         root: project root.
         launcher: ``local`` or ``dry_run`` (see :data:`REGISTRY`).
         log_output: echo notebook output.
@@ -849,7 +938,7 @@ def run_suite(
         ConfigError: a bad profile.
         SuiteError: a missing notebook or parameter, or a suite folder made from another profile.
     """
-    options = LaunchOptions(resume=resume, log_output=log_output, progress=progress)
+    options = LaunchOptions(resume=resume, jobs=jobs, log_output=log_output, progress=progress)
     return _launch(profile, launcher, options, name=name, only=only, root=root, notebooks_dir=notebooks_dir)
 
 
@@ -902,17 +991,18 @@ def submit_suite(
     return _launch(profile, "slurm", options, name=name, only=(), root=root, notebooks_dir=notebooks_dir)
 
 
-def run_task(suite_dir: str | Path, *, index: int | None = None, keys: Sequence[str] = (),
+def run_task(suite_dir: str | Path, *, index: int | None = None, keys: Sequence[str] = (), resume: bool = True,
              log_output: bool = True) -> SuiteReport:
-    """Run one SLURM array task (the grid cell ``index``: 02 then 03) or the steps ``keys``, resuming.
+    """Run one SLURM array task (the grid cell ``index``: 02 then 03) or the steps ``keys`` of a prepared suite.
 
-    Finished steps are skipped, so a requeued task continues where it stopped.
+    By default finished steps are skipped, so a requeued task continues where it stopped.
 
     Args:
         suite_dir: the suite folder (with ``plan.json``).
         index: grid index (``$SLURM_ARRAY_TASK_ID``).
         keys: step keys, used when ``index`` is None.
-        log_output: echo notebook output to the job log.
+        resume: skip finished steps (False: execute them again).
+        log_output: echo notebook output (to the job log).
 
     Returns:
         The :class:`SuiteReport`.
@@ -930,7 +1020,7 @@ def run_task(suite_dir: str | Path, *, index: int | None = None, keys: Sequence[
                              f"(0..{len(plan.profile.cells()) - 1})")
     else:
         steps = [plan.step(k) for k in keys]
-    return run_steps(plan, steps, resume=True, log_output=log_output, progress=False)
+    return run_steps(plan, steps, resume=resume, log_output=log_output, progress=False)
 
 
 def suite_status(suite: str | Path, *, root: str | Path = ".") -> list[dict[str, Any]]:
@@ -959,12 +1049,10 @@ def suite_status(suite: str | Path, *, root: str | Path = ".") -> list[dict[str,
         if step.notebook == _TRAIN:
             info = _read_record(plan.root / step.parameters["run_dir"] / "run.json") or {}
             run_status = str(info.get("status", ""))
-        if step.notebook == NOTEBOOKS[0]:
-            job = jobs.get("01_splits", "")
-        elif step.cell is not None:
-            job = f"{jobs['train_eval']}_{step.cell}" if "train_eval" in jobs else ""
-        else:
-            job = jobs.get("report", "")
+        kind = _job_kind(step)
+        job = jobs.get(kind, "")
+        if kind == "train_eval" and job:
+            job = f"{job}_{step.cell}"
         state, reason = queue.get(job, queue.get(job.split("_")[0], ("", ""))) if job else ("", "")
         rows.append({"step": step.key, "state": step_state(plan, step), "duration_s": record.get("duration_s"),
                      "run_status": run_status, "slurm": f"{state} ({reason})" if state else "",
@@ -1000,9 +1088,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run only these steps: a notebook (02_train_curriculum), its number (02) or a pattern over "
                    "step keys ('line_art/*'); repeatable")
     p.add_argument("--resume", action="store_true", help="skip finished steps; rerun failed and incomplete ones")
+    p.add_argument("--jobs", "-j", type=int, default=1,
+                   help="steps executed at once, each in its own process (default: 1; CPU threads are shared out)")
     p.add_argument("--dry-run", action="store_true", help="print the command of each step; execute nothing")
     p.add_argument("--log-output", action="store_true", help="echo the notebooks' output")
     p.add_argument("--root", default=".", help="project root (default: the current folder)")
+    p.add_argument("--notebooks", help="folder of the notebooks (default: the project's notebooks/)")
 
     p = sub.add_parser("submit", help="submit a profile as SLURM jobs: splits, a run array, the report",
                        description="Write sbatch scripts under suites/NAME/slurm/ and submit: 01 as one job, 02+03 as a "
@@ -1018,6 +1109,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="submit only unfinished steps (grid cells)")
     p.add_argument("--dry-run", action="store_true", help="print the scripts and sbatch commands; submit nothing")
     p.add_argument("--root", default=".", help="project root on the shared file system (default: the current folder)")
+    p.add_argument("--notebooks", help="folder of the notebooks (default: the project's notebooks/)")
 
     p = sub.add_parser("status", help="per-step state of a suite (and its SLURM jobs)",
                        description="Show each step's state from its record and run directory, and the queue state of "
@@ -1029,6 +1121,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--suite-dir", required=True, help="suite folder with plan.json")
     p.add_argument("--index", type=int, help="grid index ($SLURM_ARRAY_TASK_ID): notebooks 02 and 03 of that cell")
     p.add_argument("--step", action="append", default=[], dest="steps", help="step key; repeatable")
+    p.add_argument("--rerun", action="store_true", help="execute the steps even when they are finished")
+    p.add_argument("--quiet", action="store_true", help="do not echo the notebooks' output")
     return parser
 
 
@@ -1037,17 +1131,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.suite_command == "run":
-            report = run_suite(args.profile, name=args.name, only=args.only, resume=args.resume, root=args.root,
-                               launcher="dry_run" if args.dry_run else "local", log_output=args.log_output)
+            report = run_suite(args.profile, name=args.name, only=args.only, resume=args.resume, jobs=args.jobs,
+                               root=args.root,
+                               launcher="dry_run" if args.dry_run else "local", log_output=args.log_output,
+                               notebooks_dir=args.notebooks)
         elif args.suite_command == "submit":
             report = submit_suite(args.profile, backend=args.backend, name=args.name, partition=args.partition,
                                   gpus_per_task=args.gpus_per_task, time_limit=args.time_limit,
-                                  dry_run=args.dry_run, resume=args.resume, root=args.root)
+                                  dry_run=args.dry_run, resume=args.resume, root=args.root,
+                                  notebooks_dir=args.notebooks)
         elif args.suite_command == "status":
             print(format_status(suite_status(args.name, root=args.root)))
             return 0
         else:
-            report = run_task(args.suite_dir, index=args.index, keys=args.steps)
+            report = run_task(args.suite_dir, index=args.index, keys=args.steps, resume=not args.rerun,
+                              log_output=not args.quiet)
     except HeritageError as exc:
         print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
         return 2

@@ -30,8 +30,11 @@ log(f"{run_dir} 03")""",
 write(f"{output_dir}/results.csv", "suite\\n")
 log("04_dg_gap")""",
     "05_paper_figures": """
-write(f"{paper_dir}/numbers.tex", "% numbers\\n")
+write(f"{output_dir}/{pathlib.Path(suite_dir).name}/numbers.tex", "% numbers\\n")
 log("05_paper_figures")""",
+    "06_film_real": """
+write(f"{output_dir}/film_loso.json", "{}")
+log("06_film_real")""",
 }
 
 _PRELUDE = f"""import json, os, pathlib, time
@@ -44,7 +47,7 @@ def log(line):
 
 
 def write_stub_notebooks(folder: Path, plan: SuitePlan, drop: dict[str, str] | None = None) -> Path:
-    """Write the five stub notebooks for ``plan`` into ``folder``.
+    """Write the stub notebooks (01-06) for ``plan`` into ``folder``.
 
     Args:
         folder: output folder.
