@@ -40,7 +40,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from heritage_core.errors import ConfigError, DataError, RunError
@@ -159,8 +158,8 @@ def _partition_rows(part: str, scores: dict[str, Any]) -> list[dict[str, Any]]:
                                  ci_low=low, ci_high=high, n_images=n, domain=""))
     if scores.get("violation"):
         v = scores["violation"]
-        rows.append(dict(partition=part, head="hierarchy", metric="violation_rate", class_name="", value=_num(v["rate"]),
-                         ci_low=_NAN, ci_high=_NAN, n_images=scores["n_images"], domain=""))
+        rows.append(dict(partition=part, head="hierarchy", metric="violation_rate", class_name="",
+                         value=_num(v["rate"]), ci_low=_NAN, ci_high=_NAN, n_images=scores["n_images"], domain=""))
     for column, table in scores.get("domains", {}).items():
         for value, heads in table.items():
             for head, d in heads.items():
@@ -403,7 +402,8 @@ def compare_variants(
 ) -> pd.DataFrame:
     """Paired comparisons of variants on the same test images, Holm-corrected across the whole table.
 
-    Runs are paired when they share fold, encoder and seed (and so the manifest and its test images). For
+    Runs are paired when they share protocol, fold, split seed, encoder and seed (and so the manifest and its
+    test images). For
     each pair (a, b), partition and head: Δ = mIoU(b) − mIoU(a) with a paired bootstrap interval
     (:func:`heritage_core.stats.paired_bootstrap`) and a two-sided paired permutation p-value
     (:func:`~heritage_core.stats.paired_permutation_test`); ``p_holm`` adjusts every p-value of the table
@@ -435,12 +435,13 @@ def compare_variants(
             continue
     if not evaluations:
         raise RunError(f"compare_variants: no evaluated run under {runs!r}; evaluate runs first (03_evaluate)")
-    groups: dict[tuple[str, str, int], dict[str, Evaluation]] = {}
+    groups: dict[tuple[str, str, str, str, int], dict[str, Evaluation]] = {}
     for ev in evaluations:
         e = ev.eval_info
-        groups.setdefault((str(e["fold"]), str(e["encoder"]), int(e["seed"])), {})[str(e["variant"])] = ev
+        key = (str(e.get("protocol")), str(e["fold"]), str(e.get("split_seed")), str(e["encoder"]), int(e["seed"]))
+        groups.setdefault(key, {})[str(e["variant"])] = ev
     rows: list[dict[str, Any]] = []
-    for (fold, encoder, run_seed), by_variant in sorted(groups.items()):
+    for (_, fold, _, encoder, run_seed), by_variant in sorted(groups.items()):
         wanted = _ordered_pairs(by_variant) if pairs is None else [p for p in pairs if set(p) <= set(by_variant)]
         for a, b in wanted:
             ev_a, ev_b = by_variant[a], by_variant[b]

@@ -253,7 +253,7 @@ def evaluate_partition(
         The :class:`PartitionResult`.
     """
     taxonomy = taxonomy or default_taxonomy()
-    hierarchical = set(getattr(model, "head_names", ())) == set(HEADS) or set(getattr(model, "heads", ())) == set(HEADS)
+    hierarchical = set(getattr(model, "heads", ())) == set(HEADS)
     heads = scored_heads(consistent, hierarchical)
     counts = {h: SegCounts(h, taxonomy.names(BASE_HEAD[h])) for h in heads}
     stored = _PRED_HEADS + ((_CONSISTENT_PRED,) if "fine_consistent" in heads else ())

@@ -175,8 +175,8 @@ def load_film_scans(film_dir: str | Path) -> list[FilmScan]:
         mask = np.asarray(Image.open(film_dir / row.mask))
         values = set(np.unique(mask).tolist())
         if mask.shape != image.shape[:2] or not values <= {0, 1}:
-            raise DataError(f"'{film_dir / row.mask}' (scan '{row.id}'): mask {mask.shape} with values {sorted(values)}; "
-                            f"expected {image.shape[:2]} with values 0 (clean) and 1 (damage)")
+            raise DataError(f"'{film_dir / row.mask}' (scan '{row.id}'): mask {mask.shape} with values "
+                            f"{sorted(values)}; expected {image.shape[:2]} with values 0 (clean) and 1 (damage)")
         scans.append(FilmScan(str(row.id), image, mask.astype(np.uint8)))
     return scans
 

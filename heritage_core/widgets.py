@@ -289,7 +289,9 @@ def _thumbnail(evaluation: Evaluation, partition: str, head: str, item_id: str,
     return image, truth, pred
 
 
-def plot_examples(evaluation: Evaluation, partition: str, head: str, class_name: str, k: int = 2) -> tuple[Any, pd.DataFrame]:
+def plot_examples(
+    evaluation: Evaluation, partition: str, head: str, class_name: str, k: int = 2
+) -> tuple[Any, pd.DataFrame]:
     """The ``k`` best and ``k`` worst images for a class: image, ground truth and prediction overlays.
 
     Args:
@@ -507,7 +509,8 @@ class IoUInspector:
         ev = self.evaluations[s.run]
         fold = str(ev.eval_info.get("fold"))
         self.fold.value = fold
-        self.run.options = [(_label(e), i) for i, e in enumerate(self.evaluations) if str(e.eval_info.get("fold")) == fold]
+        self.run.options = [(_label(e), i) for i, e in enumerate(self.evaluations)
+                            if str(e.eval_info.get("fold")) == fold]
         self.run.value = s.run
         self.partition.options = ev.evaluated_partitions
         self.partition.value = s.partition
@@ -526,7 +529,8 @@ class IoUInspector:
         if owner is self.fold:
             run = next(i for i, e in enumerate(self.evaluations) if str(e.eval_info.get("fold")) == self.fold.value)
         ev = self.evaluations[run]
-        partition = self.partition.value if self.partition.value in ev.evaluated_partitions else ev.evaluated_partitions[0]
+        parts = ev.evaluated_partitions
+        partition = self.partition.value if self.partition.value in parts else parts[0]
         heads = ev.scored_heads(partition)
         head = self.head.value if self.head.value in heads else heads[0]
         names = _head_scores(ev, partition, head)["classes"]["names"]

@@ -37,6 +37,7 @@ overlap = 0.25  # fraction of a tile shared with its neighbour, in [0, 1)
 score_tile_px = 128  # side in px of the tiles the bootstrap resamples
 n_resamples = 10000  # bootstrap resamples of every interval
 seed = 0  # seed of crops, initialisation and bootstrap
+held_out = []  # ids of the scans to hold out in turn; empty for all four
 device = "cpu"  # torch device: "cpu", "cuda" or "cuda:N"
 smoke = False  # True: seconds-sized run (64 px crops, one short epoch, a 128 px window per scan)
 
@@ -48,7 +49,7 @@ offline_environment()
 params = film.make_film_params(
     smoke=smoke, encoder=encoder, pretrained=pretrained, crop_px=crop_px, epochs=epochs,
     crops_per_epoch=crops_per_epoch, batch_size=batch_size, lr=lr, tile_px=tile_px, overlap=overlap,
-    score_tile_px=score_tile_px, n_resamples=n_resamples, seed=seed, device=device,
+    score_tile_px=score_tile_px, n_resamples=n_resamples, seed=seed, device=device, held_out=held_out or None,
 )
 params
 

@@ -8,7 +8,8 @@ the real trainer in smoke size (convnext_atto, 64 px, one epoch of two batches):
     suites/tiny/runs/photographic_depiction/{flat,hierarchical}/convnext_atto/seed0
     suites/tiny/runs/all/hierarchical/convnext_atto/seed0        (random protocol: ood_test empty)
 
-``evaluated_suite`` then evaluates every run once (sliding, smoke, consistent for hierarchical runs). Both are
+``evaluated_suite`` then evaluates every run once (sliding 64 px tiles without overlap, smoke, consistent for
+hierarchical runs). Both are
 memoised per base folder, so test files share them.
 """
 from __future__ import annotations
@@ -108,7 +109,7 @@ def evaluated_suite(synthetic_cache: Path, base: Path) -> tuple[TinySuite, dict[
         from heritage_core.evaluate import evaluate_run
 
         _EVALUATED[base] = {
-            name: evaluate_run(run_dir, mode="sliding", tile=64, overlap=0.25, consistent=name != "flat",
+            name: evaluate_run(run_dir, mode="sliding", tile=64, overlap=0.0, consistent=name != "flat",
                                smoke=True, n_resamples=N_RESAMPLES)
             for name, run_dir in suite.runs.items()
         }

@@ -110,7 +110,8 @@ def _record(variant: str, fold: str, seed: int, value: float) -> dict:
 
 
 def test_summarise_over_folds_by_hand() -> None:
-    # seed 0: folds 0.10, 0.30 -> 0.20; seed 1: folds 0.20, 0.40 -> 0.30; mean 0.25, SE = std([.2, .3], ddof=1)/sqrt 2 = 0.05
+    # seed 0: folds 0.10, 0.30 -> 0.20; seed 1: folds 0.20, 0.40 -> 0.30;
+    # mean 0.25, SE = std([0.2, 0.3], ddof=1) / sqrt(2) = 0.05
     rows = [_record("flat", "a", 0, 0.10), _record("flat", "b", 0, 0.30),
             _record("flat", "a", 1, 0.20), _record("flat", "b", 1, 0.40),
             _record("curriculum", "a", 0, 0.05)]

@@ -109,7 +109,7 @@ def test_evaluate_run_writes_counts_with_ids_per_head(suite, name: str) -> None:
     tiny, results = suite
     run_dir = tiny.runs[name]
     info = results[name]["eval"]
-    assert info["mode"] == "sliding" and info["tile"] == 64 and info["overlap"] == 0.25 and info["smoke"]
+    assert info["mode"] == "sliding" and info["tile"] == 64 and info["overlap"] == 0.0 and info["smoke"]
     assert info["checkpoint"] == read_json(run_dir / "run.json")["best_checkpoint"]
     manifest = load_manifest(read_json(run_dir / "run.json")["manifest"])
     files = sorted(p.name for p in (run_dir / "eval").iterdir())
@@ -251,7 +251,8 @@ def test_stored_prediction_maps_fine_to_the_derived_heads(suite) -> None:
     tiny, _ = suite
     preds = ev.load_predictions(tiny.runs["hierarchical"] / "eval" / "id_test_pred.npz")
     fine = preds["fine"][0]
-    np.testing.assert_array_equal(ev.stored_prediction(preds, "coarse_from_fine", 0), TAX.map_labels(fine, "fine", "coarse"))
+    np.testing.assert_array_equal(ev.stored_prediction(preds, "coarse_from_fine", 0),
+                                  TAX.map_labels(fine, "fine", "coarse"))
     np.testing.assert_array_equal(ev.stored_prediction(preds, "binary", 0), preds["binary"][0])
     np.testing.assert_array_equal(ev.stored_prediction(preds, "binary_consistent", 0),
                                   TAX.map_labels(preds["fine_consistent"][0], "fine", "binary"))
