@@ -166,3 +166,28 @@ def test_missing_comparisons_are_computed_from_stored_counts(built: tuple, tmp_p
     assert loaded.comparisons_path == tmp_path / "gen" / suite.name / "tables" / "comparisons.csv"
     assert set(zip(loaded.comparisons["variant_a"], loaded.comparisons["variant_b"])) == {("flat", "curriculum")}
     assert len(loaded.comparisons) == 2 * len(suite.folds) * len(suite.seeds)  # id_test and ood_test per fold
+
+
+def test_real_pipeline_outputs_when_the_session_has_them(tmp_path_factory: pytest.TempPathFactory,
+                                                          tmp_path: Path) -> None:
+    """The report on runs made by the real trainer and evaluator (tests/eval_builders.py's tiny suite)."""
+    suite_dir = tmp_path_factory.getbasetemp() / "tiny_suite" / "suites" / "tiny"
+    evals = sorted(suite_dir.glob("runs/*/*/*/seed*/eval/eval.json"))
+    if len(evals) < 3:
+        pytest.skip("the evaluated tiny suite of tests/eval_builders.py was not built in this session (it is when "
+                    "test_evaluate/test_dg run first); building it here would train three runs")
+    import warnings
+
+    from heritage_core.dg import collect_results, write_results
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        write_results(collect_results(suite_dir, n_resamples=50), tmp_path / "results")
+    params = report.check_report_params(suite_dir=suite_dir, results_dir=tmp_path / "results",
+                                        output_dir=tmp_path / "generated", figures_dir=tmp_path / "png", smoke=True)
+    report.write_paper_assets(params)
+    assert paper.missing_assets("tiny", tmp_path) == []
+    main = pd.read_csv(tmp_path / "generated" / "tiny" / "tables" / "main_results.csv")
+    assert set(main["variant"]) == {"flat", "hierarchical"} and main["n_folds"].max() == 1  # "all" has no OOD test
+    curves = json.loads((tmp_path / "generated" / "tiny" / "figures" / "training_curves.json").read_text())
+    assert all(s["path"].endswith("history.csv") for s in curves["sources"]) and len(curves["sources"]) == 2
