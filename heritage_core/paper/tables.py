@@ -82,8 +82,8 @@ def main_results_table(frame: pd.DataFrame, *, head: str = "fine", label: str = 
     lines = [
         _STACK,
         "\\begin{table}[t]", "\\centering", "\\small", "\\setlength{\\tabcolsep}{5pt}",
-        f"\\caption{{Fine-level mIoU (\\%) in domain (ID), on the held-out domain (OOD) and their gap "
-        f"(ID$-$OOD, points), {tex_escape(head)} head, mean over {n_folds} fold(s) and {n_seeds} seed(s). "
+        f"\\caption{{mIoU (\\%) of the {tex_escape(head)} head in domain (ID), on the held-out domain (OOD) and "
+        f"their gap (ID$-$OOD, points), mean over {n_folds} fold(s) and {n_seeds} seed(s). "
         f"Bold: best per column (for the gap: smallest absolute gap). {caption_tail(frame['method'])}}}",
         f"\\label{{{label}}}",
         "\\begin{tabular}{lccc}", "\\toprule",
