@@ -65,6 +65,7 @@ __all__ = [
     "summarise_comparisons",
     "DGParams",
     "check_dg_params",
+    "run_dg_analysis",
 ]
 
 #: Columns of the tidy results table, in order.
@@ -576,3 +577,21 @@ def check_dg_params(
                     n_resamples=min(n_resamples, cap) if cap else n_resamples,
                     n_permutations=min(n_permutations, cap) if cap else n_permutations,
                     seed=seed, heads=tuple(heads), static_widgets=static_widgets, smoke=smoke)
+
+
+def run_dg_analysis(params: DGParams) -> dict[str, Path]:
+    """What notebook 04 computes, in one call (for the command line): the results table, per-run gaps, the
+    fold/seed summary and the paired comparisons, written under ``params.output_dir``.
+
+    Returns:
+        Name -> path: ``results_csv``, ``results_parquet``, ``gaps``, ``summary``, ``comparisons``.
+    """
+    out = params.output_dir
+    results = collect_results(params.runs, n_resamples=params.n_resamples, seed=params.seed)
+    paths = {f"results_{k}": v for k, v in write_results(results, out).items()}
+    paths["gaps"] = atomic_write_text(out / "gaps.csv", gap_table(results).to_csv(index=False))
+    paths["summary"] = atomic_write_text(out / "summary.csv", summarise_over_folds(results).to_csv(index=False))
+    comparisons = compare_variants(params.runs, heads=params.heads, n_resamples=params.n_resamples,
+                                   n_permutations=params.n_permutations, seed=params.seed)
+    paths["comparisons"] = write_comparisons(comparisons, out)
+    return paths

@@ -170,3 +170,11 @@ def test_unevaluated_runs_warn_or_raise(suite, tmp_path: Path) -> None:
         assert dg.collect_results([run, suite.runs["flat"]], n_resamples=20)["run_id"].nunique() == 1
     with pytest.raises(RunError, match="no complete evaluation"):
         dg.collect_results([run], missing="error")
+
+
+def test_run_dg_analysis_writes_every_table(suite, tmp_path: Path) -> None:
+    params = dg.check_dg_params(suite_dir=suite.suite_dir, output_dir=tmp_path, smoke=True)
+    paths = dg.run_dg_analysis(params)
+    assert sorted(p.name for p in paths.values()) == ["comparisons.csv", "gaps.csv", "results.csv", "results.parquet",
+                                                      "summary.csv"]
+    assert pd.read_csv(paths["gaps"])["variant"].tolist() == ["flat", "hierarchical"]
