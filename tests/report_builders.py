@@ -20,6 +20,7 @@ suite's paper assets (notebook 05's output) next to a copy of ``paper/main.tex``
 from __future__ import annotations
 
 import io
+import itertools
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,7 +55,7 @@ class FinishedSuite:
     cache: Path
     folds: tuple[str, ...]
     seeds: tuple[int, ...]
-    runs: dict[tuple[str, str, int], Path]  # (variant, fold, seed) -> run dir
+    runs: dict[tuple[str, str, int, str], Path]  # (variant, fold, seed, encoder) -> run dir
 
     @property
     def name(self) -> str:
@@ -117,9 +118,9 @@ def _write_predictions(path: Path, ids: list[str], preds: dict[str, list[np.ndar
     path.write_bytes(buffer.getvalue())
 
 
-def _write_eval(run_dir: Path, cache, manifest, info: dict, variant: str, seed: int) -> None:
+def _write_eval(run_dir: Path, cache, manifest, info: dict, variant: str, rng_seed: int) -> None:
     taxonomy = default_taxonomy()
-    rng = np.random.default_rng([seed, VARIANTS.index(variant), len(manifest.fold)])
+    rng = np.random.default_rng([rng_seed, VARIANTS.index(variant), len(manifest.fold)])
     domains = {col: cache.index[col].astype(str).to_dict() for col in ("material", "content")}
     eval_dir = run_dir / "eval"
     eval_dir.mkdir(parents=True)
@@ -151,8 +152,8 @@ def _write_eval(run_dir: Path, cache, manifest, info: dict, variant: str, seed: 
         parts[part] = {"status": "evaluated", "n_images": len(ids)}
     atomic_write_json(eval_dir / "metrics.json", metrics)
     atomic_write_json(eval_dir / "eval.json", {
-        "format": EVAL_FORMAT, "run_dir": str(run_dir), "variant": variant, "arch": info["arch"], "encoder": ENCODER,
-        "fold": manifest.fold, "seed": seed, "params_hash": info["params_hash"], "protocol": manifest.protocol,
+        "format": EVAL_FORMAT, "run_dir": str(run_dir), "variant": variant, "arch": info["arch"], "encoder": info["encoder"],
+        "fold": manifest.fold, "seed": info["seed"], "params_hash": info["params_hash"], "protocol": manifest.protocol,
         "held_out": manifest.held_out, "split_seed": manifest.seed, "manifest": info["manifest"],
         "cache": info["cache"], "dataset_fingerprint": cache.fingerprint, "mode": "sliding", "consistent": False,
         "hierarchical": variant != "flat", "scored_heads": list(_HEADS), "smoke": True, "partitions": parts,
@@ -160,8 +161,9 @@ def _write_eval(run_dir: Path, cache, manifest, info: dict, variant: str, seed: 
 
 
 def finished_suite(synthetic_cache: Path, base: Path, *, name: str = "demo", n_folds: int = 2,
-                   seeds: tuple[int, ...] = (0,)) -> FinishedSuite:
-    """Build (once per ``base`` and ``name``) the fake finished suite of the module docstring."""
+                   seeds: tuple[int, ...] = (0,), encoders: tuple[str, ...] = (ENCODER,)) -> FinishedSuite:
+    """Build (once per ``base`` and ``name``) the fake finished suite of the module docstring (one run per fold,
+    variant, encoder and seed; an encoder's name only changes its run directories and identity)."""
     key = (base, name)
     if key in _BUILT:
         return _BUILT[key]
@@ -175,19 +177,18 @@ def finished_suite(synthetic_cache: Path, base: Path, *, name: str = "demo", n_f
     manifest_paths = write_manifests(manifests, suite_dir / "splits")
     runs = {}
     for manifest, manifest_path in zip(manifests, manifest_paths):
-        for variant in VARIANTS:
-            for seed in seeds:
-                run_dir = suite_dir / "runs" / manifest.fold / variant / ENCODER / f"seed{seed}"
-                run_dir.mkdir(parents=True)
-                identity = {"variant": variant, "fold": manifest.fold, "seed": seed, "encoder": ENCODER}
-                info = {**identity, "params": identity, "params_hash": params_hash(identity),
-                        "arch": "flat" if variant == "flat" else "hierarchical", "img_size": 64,
-                        "cache": str(synthetic_cache), "manifest": str(manifest_path), "status": "finished",
-                        "best_checkpoint": "checkpoints/stage1_best.pt"}
-                atomic_write_json(run_dir / "run.json", info)
-                write_history(run_dir, _history_rows(variant, seed))
-                _write_eval(run_dir, cache, manifest, info, variant, seed)
-                runs[(variant, manifest.fold, seed)] = run_dir
+        for variant, encoder, seed in itertools.product(VARIANTS, encoders, seeds):
+            run_dir = suite_dir / "runs" / manifest.fold / variant / encoder / f"seed{seed}"
+            run_dir.mkdir(parents=True)
+            identity = {"variant": variant, "fold": manifest.fold, "seed": seed, "encoder": encoder}
+            info = {**identity, "params": identity, "params_hash": params_hash(identity),
+                    "arch": "flat" if variant == "flat" else "hierarchical", "img_size": 64,
+                    "cache": str(synthetic_cache), "manifest": str(manifest_path), "status": "finished",
+                    "best_checkpoint": "checkpoints/stage1_best.pt"}
+            atomic_write_json(run_dir / "run.json", info)
+            write_history(run_dir, _history_rows(variant, seed))
+            _write_eval(run_dir, cache, manifest, info, variant, seed + 10 * encoders.index(encoder))
+            runs[(variant, manifest.fold, seed, encoder)] = run_dir
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         results = collect_results(suite_dir, n_resamples=N_RESAMPLES)

@@ -115,6 +115,22 @@ def test_main_results_frame_and_table() -> None:
     assert paper.tex_escape(ABSENT_CLASS_RULE) in text and "combined as independent normal errors" in text
 
 
+def test_main_results_compare_encoders_with_the_primary_one_unqualified() -> None:
+    df = pd.concat([small_table(), small_table().assign(encoder="mit_b3", value=lambda d: d["value"] - 0.1)])
+    frame = paper.main_results(df, encoders=["enc", "mit_b3"])
+    assert frame["encoder"].tolist() == ["enc"] * 6 + ["mit_b3"] * 6
+    text = paper.main_results_table(frame)
+    assert "\\begin{table*}" in text and "\\texttt{mit\\_b3} & Flat &" in text and text.count("\\midrule") == 2
+    assert text.count("\\textbf{45.0}") == 1 and text.count("\\textbf{35.0}") == 1  # best OOD per encoder
+    empty = paper.ablation(pd.DataFrame(columns=["fold", "seed", "head", "metric", "partition", "variant_a",
+                                                 "variant_b", "delta", "ci_low", "ci_high", "p_value", "p_holm",
+                                                 "significant"]))
+    macros = paper.number_macros(frame, paper.per_fold(small_table()), empty, suite="s", encoder="enc", n_runs=4)
+    assert macros["CurriculumOODmIoU"] == "45.0" and macros["CurriculumOODmIoUMitBThree"] == "35.0"
+    # two folds at 40 [35, 45]: half-width 1.96 * sqrt(2) * (10 / 3.92) / 2 = 3.54 points
+    assert macros["FlatIDmIoULowMitBThree"] == "36.5"
+
+
 def test_per_class_table_marks_absent_classes_and_support() -> None:
     frame = paper.per_class(small_table(), class_names=["Clean", "Dust"])
     dust = frame[(frame["class_name"] == "Dust") & (frame["variant"] == "flat")].iloc[0]

@@ -129,6 +129,29 @@ def test_assets_have_provenance_and_png_copies(built: tuple) -> None:
     assert index["missing_for_paper"] == [] and "numbers.tex" in index["files"]
 
 
+def test_several_encoders_share_the_main_table_and_the_rest_shows_one(synthetic_cache: Path,
+                                                                      tmp_path_factory: pytest.TempPathFactory,
+                                                                      tmp_path: Path) -> None:
+    duo = finished_suite(synthetic_cache, tmp_path_factory.getbasetemp() / "report_suite", name="duo", n_folds=1,
+                         encoders=("convnext_atto", "mit_b0"))
+    with pytest.raises(ConfigError, match=r"has encoders \['convnext_atto', 'mit_b0'\]"):
+        report.load_suite(report.check_report_params(suite_dir=duo.suite_dir, output_dir=tmp_path))
+    loaded = report.load_suite(report.check_report_params(suite_dir=duo.suite_dir, output_dir=tmp_path,
+                                                          encoder="mit_b0"))
+    assert set(loaded.results["encoder"]) == {"mit_b0"} and set(loaded.comparisons["encoder"]) == {"mit_b0"}
+    tables = report.write_tables(loaded)
+    main = tables["main_results"].read_text()
+    assert "\\begin{table*}" in main and main.index("mit\\_b0") < main.index("convnext\\_atto")
+    assert "convnext" not in tables["per_fold"].read_text()
+    macros = paper.parse_numbers_tex(report.write_numbers(loaded).read_text())
+    frame = pd.read_csv(tmp_path / "duo" / "tables" / "main_results.csv").set_index(["encoder", "variant", "partition"])
+    assert macros["CurriculumOODmIoU"] == paper.format_percent(frame.loc[("mit_b0", "curriculum", "ood_test"), "mean"])
+    assert macros["CurriculumOODmIoUConvnextAtto"] == paper.format_percent(
+        frame.loc[("convnext_atto", "curriculum", "ood_test"), "mean"])
+    record = json.loads((tmp_path / "duo" / "tables" / "main_results.json").read_text())
+    assert len(record["run_ids"]) == 2 * len(VARIANTS)
+
+
 def test_check_report_params_names_bad_values(built: tuple, tmp_path: Path) -> None:
     suite = built[0]
     with pytest.raises(RunError, match="not a folder"):

@@ -32,13 +32,23 @@ def number_macros(
     Names (letters only; ``V`` a variant of :data:`~heritage_core.dg.VARIANT_ORDER` in CamelCase, ``P`` one of
     ``ID``, ``OOD``, ``Gap``, ``F`` a fold in CamelCase):
 
-    * ``\\VPmIoU``, ``\\VPmIoULow``, ``\\VPmIoUHigh``: :func:`main_results` (defined for all four variants;
-      ``--`` where the suite lacks one, so the text always compiles);
-    * ``\\VPmIoUF``: :func:`per_fold`;
+    * ``\\VPmIoU``, ``\\VPmIoULow``, ``\\VPmIoUHigh``: :func:`main_results` of ``encoder`` (defined for all
+      four variants; ``--`` where the suite lacks one, so the text always compiles); with several encoders in
+      ``main`` also ``\\VPmIoUE``, ``\\VPmIoULowE``, ``\\VPmIoUHighE`` for every other encoder ``E`` in
+      CamelCase (``mit_b3`` -> ``MitBThree``);
+    * ``\\VPmIoUF``: :func:`per_fold` (of ``encoder``);
     * ``\\BVsAPDelta``, ``...DeltaLow``, ``...DeltaHigh``, ``...Significant`` (``k/n``) for each pair of
       variants, ``P`` in ``ID``, ``OOD``: :func:`ablation`;
     * ``\\NumFolds``, ``\\NumSeeds``, ``\\NumRuns``, and text: ``\\SuiteName``, ``\\EncoderName``,
       ``\\HeldOutDomains``, ``\\AbsentClassRule``.
+
+    Args:
+        main: :func:`~heritage_core.paper.tables.main_results` (one or several encoders).
+        folds_frame: :func:`~heritage_core.paper.tables.per_fold` of the primary encoder.
+        ablation_frame: :func:`~heritage_core.paper.tables.ablation` of the primary encoder.
+        suite: suite name (``\\SuiteName``).
+        encoder: the primary encoder, whose numbers get the unqualified names (``\\EncoderName``).
+        n_runs: number of runs reported (``\\NumRuns``).
 
     Returns:
         Macro name (without backslash) -> replacement text.
@@ -55,14 +65,19 @@ def number_macros(
         macros[name] = text
 
     tag = {"id_test": "ID", "ood_test": "OOD", "gap": "Gap"}
-    for variant in VARIANT_ORDER + tuple(v for v in main["variant"].unique() if v not in VARIANT_ORDER):
-        for part in MAIN_PARTITIONS:
-            r = main[(main["variant"] == variant) & (main["partition"] == part)]
-            mean, low, high = (r.iloc[0][["mean", "low", "high"]] if len(r) else (NAN, NAN, NAN))
-            base = macro_name(variant) + tag[part] + "mIoU"
-            put(base, format_percent(mean))
-            put(base + "Low", format_percent(low))
-            put(base + "High", format_percent(high))
+    encoders = list(dict.fromkeys(main["encoder"])) if "encoder" in main.columns else []
+    primary = encoder if encoder in encoders else (encoders[0] if encoders else encoder)
+    groups = ([(main[main["encoder"] == e], "" if e == primary else macro_name(e)) for e in encoders]
+              if len(encoders) > 1 else [(main, "")])
+    for sub, suffix in groups:
+        for variant in VARIANT_ORDER + tuple(v for v in sub["variant"].unique() if v not in VARIANT_ORDER):
+            for part in MAIN_PARTITIONS:
+                r = sub[(sub["variant"] == variant) & (sub["partition"] == part)]
+                mean, low, high = (r.iloc[0][["mean", "low", "high"]] if len(r) else (NAN, NAN, NAN))
+                base = macro_name(variant) + tag[part] + "mIoU"
+                put(base + suffix, format_percent(mean))
+                put(base + "Low" + suffix, format_percent(low))
+                put(base + "High" + suffix, format_percent(high))
     for _, r in folds_frame.iterrows():
         put(macro_name(r["variant"]) + tag[r["partition"]] + "mIoU" + macro_name(r["fold"]), format_percent(r["mean"]))
     for a, b in ((a, b) for k, a in enumerate(VARIANT_ORDER) for b in VARIANT_ORDER[k + 1:]):

@@ -46,27 +46,45 @@ __all__ = [
 
 # --------------------------------------------------------------------------- main results
 def main_results(
-    df: pd.DataFrame, *, head: str = "fine", variants: Sequence[str] | None = None, folds: Sequence[str] | None = None
+    df: pd.DataFrame,
+    *,
+    head: str = "fine",
+    variants: Sequence[str] | None = None,
+    folds: Sequence[str] | None = None,
+    encoders: Sequence[str] | None = None,
 ) -> pd.DataFrame:
-    """ID, OOD and gap mIoU per variant, aggregated over folds and seeds (:func:`estimate`).
+    """ID, OOD and gap mIoU per encoder and variant, aggregated over folds and seeds (:func:`estimate`).
+
+    Args:
+        df: the tidy results table.
+        head: scored head.
+        variants: variants, in order; None for all (ablation order).
+        folds: folds to aggregate over; None for all.
+        encoders: encoders, in order; None for all, sorted.
 
     Returns:
-        Columns ``variant, partition, mean, low, high, n_folds, n_seeds, method``; one row per variant and
-        partition of ``id_test``, ``ood_test``, ``gap`` (fractions).
+        Columns ``encoder, variant, partition, mean, low, high, n_folds, n_seeds, method``; one row per encoder,
+        variant and partition of ``id_test``, ``ood_test``, ``gap`` (fractions).
     """
     rows = []
-    for variant in ordered_variants(df["variant"], variants):
-        for part in MAIN_PARTITIONS:
-            sel = metric_rows(df, head=head, partition=part, variants=[variant], folds=folds)
-            rows.append(estimate_record({"variant": variant, "partition": part}, estimate(sel)))
-    return pd.DataFrame(rows, columns=["variant", "partition", "mean", "low", "high", "n_folds", "n_seeds", "method"])
+    for encoder in list(encoders) if encoders is not None else sorted(set(df["encoder"])):
+        sub = df[df["encoder"] == encoder]
+        for variant in ordered_variants(sub["variant"], variants):
+            for part in MAIN_PARTITIONS:
+                sel = metric_rows(sub, head=head, partition=part, variants=[variant], folds=folds)
+                rows.append(estimate_record({"encoder": encoder, "variant": variant, "partition": part}, estimate(sel)))
+    return pd.DataFrame(rows, columns=["encoder", "variant", "partition", "mean", "low", "high", "n_folds", "n_seeds",
+                                       "method"])
 
 
 _STACK = "\\providecommand{\\valci}[2]{\\begin{tabular}[t]{@{}c@{}}#1\\\\[-1pt]{\\scriptsize #2}\\end{tabular}}"
 
 
 def main_results_table(frame: pd.DataFrame, *, head: str = "fine", label: str = "tab:main_results") -> str:
-    """The main results as a column-width booktabs table (value over its interval in each cell).
+    """The main results as a booktabs table, value over its interval in each cell.
+
+    With one encoder it is a column-width ``table`` with a row per variant; with several it is a full-width
+    ``table*`` with an encoder column and bold marking the best variant of each encoder.
 
     Args:
         frame: output of :func:`main_results`.
@@ -74,29 +92,36 @@ def main_results_table(frame: pd.DataFrame, *, head: str = "fine", label: str = 
         label: LaTeX label.
 
     Returns:
-        The ``table`` float, ready for ``\\input``.
+        The float, ready for ``\\input``.
     """
     n_folds = int(frame["n_folds"].max()) if len(frame) else 0
     n_seeds = int(frame["n_seeds"].max()) if len(frame) else 0
-    best = {p: best_value(frame.loc[frame["partition"] == p, "mean"].tolist(), p) for p in MAIN_PARTITIONS}
+    several = frame["encoder"].nunique() > 1
+    env = "table*" if several else "table"
     lines = [
         _STACK,
-        "\\begin{table}[t]", "\\centering", "\\small", "\\setlength{\\tabcolsep}{5pt}",
+        f"\\begin{{{env}}}[t]", "\\centering", "\\small", "\\setlength{\\tabcolsep}{5pt}",
         f"\\caption{{mIoU (\\%) of the {tex_escape(head)} head in domain (ID), on the held-out domain (OOD) and "
-        f"their gap (ID$-$OOD, points), mean over {n_folds} fold(s) and {n_seeds} seed(s). "
-        f"Bold: best per column (for the gap: smallest absolute gap). {caption_tail(frame['method'])}}}",
+        f"their gap (ID$-$OOD, points), mean over {n_folds} fold(s) and {n_seeds} seed(s). Bold: best "
+        f"{'variant of each encoder ' if several else ''}per column (for the gap: smallest absolute gap). "
+        f"{caption_tail(frame['method'])}}}",
         f"\\label{{{label}}}",
-        "\\begin{tabular}{lccc}", "\\toprule",
-        "Variant & ID mIoU & OOD mIoU & Gap \\\\", "\\midrule",
+        "\\begin{tabular}{" + ("ll" if several else "l") + "ccc}", "\\toprule",
+        ("Encoder & " if several else "") + "Variant & ID mIoU & OOD mIoU & Gap \\\\",
     ]
-    for variant, group in frame.groupby("variant", sort=False):
-        cells = []
-        for part in MAIN_PARTITIONS:
-            r = group[group["partition"] == part].iloc[0]
-            value = bold(format_percent(r["mean"]), np.isfinite(r["mean"]) and r["mean"] == best[part])
-            cells.append(f"\\valci{{{value}}}{{{format_interval(r['low'], r['high'])}}}")
-        lines.append(f"{tex_escape(VARIANT_LABELS.get(variant, variant))} & " + " & ".join(cells) + " \\\\")
-    lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}"]
+    for encoder, enc_rows in frame.groupby("encoder", sort=False):
+        lines.append("\\midrule")
+        best = {p: best_value(enc_rows.loc[enc_rows["partition"] == p, "mean"].tolist(), p) for p in MAIN_PARTITIONS}
+        for k, (variant, group) in enumerate(enc_rows.groupby("variant", sort=False)):
+            cells = []
+            for part in MAIN_PARTITIONS:
+                r = group[group["partition"] == part].iloc[0]
+                value = bold(format_percent(r["mean"]), np.isfinite(r["mean"]) and r["mean"] == best[part])
+                cells.append(f"\\valci{{{value}}}{{{format_interval(r['low'], r['high'])}}}")
+            first = (f"\\texttt{{{tex_escape(encoder)}}} & " if k == 0 else " & ") if several else ""
+            lines.append(first + f"{tex_escape(VARIANT_LABELS.get(variant, variant))} & " + " & ".join(cells)
+                         + " \\\\")
+    lines += ["\\bottomrule", "\\end{tabular}", f"\\end{{{env}}}"]
     return "\n".join(lines) + "\n"
 
 

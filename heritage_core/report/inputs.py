@@ -138,6 +138,8 @@ class SuiteResults:
     Attributes:
         params: the validated parameters.
         results: the tidy table, restricted to the encoder (and the chosen variants and folds).
+        results_all_encoders: the same for every encoder of the table (the main table and its macros compare
+            encoders; everything else shows ``encoder`` only).
         comparisons: the paired comparisons of that encoder.
         runs: one row per evaluated run: ``run_id, variant, fold, held_out, seed, encoder, run_dir``.
         variants: variants shown, in order.
@@ -154,6 +156,7 @@ class SuiteResults:
     variants: list[str]
     folds: list[str]
     comparisons_path: Path
+    results_all_encoders: pd.DataFrame | None = None
     hashes: dict[str, str] = field(default_factory=dict)
     git_commit: str | None = None
 
@@ -204,6 +207,7 @@ def load_suite(params: ReportParams) -> SuiteResults:
     if encoder not in encoders:
         raise ConfigError(f"encoder is {params.encoder!r} but the results table '{params.results_path}' has encoders "
                           f"{encoders}; set encoder to one of them (one report per encoder)")
+    all_encoders = df
     df = df[df["encoder"] == encoder]
     present_variants, present_folds = set(df["variant"]), set(df.loc[df["partition"] != "val", "fold"])
     unknown = [v for v in params.variants or () if v not in present_variants] + \
@@ -216,6 +220,7 @@ def load_suite(params: ReportParams) -> SuiteResults:
     held_out = tested[tested["partition"] == "ood_test"]  # DG folds; a random-protocol fold ("all") has no OOD test
     folds = [f for f, _ in fold_order(tested if params.folds or held_out.empty else held_out, params.folds)]
     df = df[df["variant"].isin(variants) & df["fold"].isin(folds)].reset_index(drop=True)
+    all_encoders = all_encoders[all_encoders["variant"].isin(variants) & all_encoders["fold"].isin(folds)]
     if df.empty:
         raise RunError(f"the results table '{params.results_path}' has no rows for variants {variants} and folds {folds}")
     if params.example_fold and params.example_fold not in folds:
@@ -233,6 +238,7 @@ def load_suite(params: ReportParams) -> SuiteResults:
         comparisons_path = write_comparisons(comparisons, params.output_dir / "tables")
     comparisons = comparisons[comparisons["encoder"] == encoder].reset_index(drop=True)
     return SuiteResults(params=params, results=df, comparisons=comparisons, runs=runs, variants=variants, folds=folds,
-                        comparisons_path=comparisons_path, git_commit=git_commit())
+                        comparisons_path=comparisons_path, results_all_encoders=all_encoders.reset_index(drop=True),
+                        git_commit=git_commit())
 
 

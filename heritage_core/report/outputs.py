@@ -83,6 +83,12 @@ def _run_ids(suite: SuiteResults, run_dirs: Sequence[Path] | None = None) -> lis
     return sorted(set(suite.runs.loc[suite.runs["run_dir"].isin(wanted), "run_id"]))
 
 
+def _encoders(suite: SuiteResults) -> list[str]:
+    """The report's encoder first, then the suite's other encoders, sorted."""
+    primary = str(suite.results["encoder"].iloc[0])
+    return [primary, *sorted(set(suite.results_all_encoders["encoder"]) - {primary})]
+
+
 def write_tables(suite: SuiteResults) -> dict[str, Path]:
     """Write the main, per-fold, per-class and ablation tables (``.tex``, ``.csv``, ``.json``) under ``tables/``.
 
@@ -94,7 +100,8 @@ def write_tables(suite: SuiteResults) -> dict[str, Path]:
     level = p.head.split("_")[0]
     class_names = taxonomy.names(level) if level in HEADS else None
     frames = {
-        "main_results": paper.main_results(df, head=p.head, variants=suite.variants, folds=suite.folds),
+        "main_results": paper.main_results(suite.results_all_encoders, head=p.head, variants=suite.variants,
+                                           folds=suite.folds, encoders=_encoders(suite)),
         "per_fold": paper.per_fold(df, head=p.head, variants=suite.variants, folds=suite.folds),
         "per_class": paper.per_class(df, head=p.head, partition=p.partition, variants=suite.variants,
                                      folds=suite.folds, class_names=class_names),
@@ -112,8 +119,9 @@ def write_tables(suite: SuiteResults) -> dict[str, Path]:
         tex = atomic_write_text(out / f"{name}.tex", text)
         csv = atomic_write_text(out / f"{name}.csv", frames[name].to_csv(index=False))
         sources = [p.results_path] if name != "ablation" else [suite.comparisons_path]
-        atomic_write_json(out / f"{name}.json", provenance(suite, f"tables/{name}", [tex, csv], sources,
-                                                           _run_ids(suite), partition=p.partition))
+        run_ids = sorted(set(suite.results_all_encoders["run_id"])) if name == "main_results" else _run_ids(suite)
+        atomic_write_json(out / f"{name}.json", provenance(suite, f"tables/{name}", [tex, csv], sources, run_ids,
+                                                           partition=p.partition))
         paths[name] = tex
     return paths
 
@@ -125,7 +133,8 @@ def write_numbers(suite: SuiteResults) -> Path:
         The path of ``numbers.tex``.
     """
     p, df = suite.params, suite.results
-    main = paper.main_results(df, head=p.head, variants=suite.variants, folds=suite.folds)
+    main = paper.main_results(suite.results_all_encoders, head=p.head, variants=suite.variants, folds=suite.folds,
+                              encoders=_encoders(suite))
     folds = paper.per_fold(df, head=p.head, variants=suite.variants, folds=suite.folds)
     abl = paper.ablation(suite.comparisons, head=p.head, variants=suite.variants, folds=suite.folds)
     macros = paper.number_macros(main, folds, abl, suite=p.suite, encoder=str(df["encoder"].iloc[0]),
