@@ -59,6 +59,25 @@ def _cmd_metrics_summarise(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from heritage_core.report import check_report_params, write_paper_assets
+
+    params = check_report_params(
+        suite_dir=args.suite_dir, results_dir=args.results_dir, output_dir=args.output_dir,
+        figures_dir=args.figures_dir, head=args.head, encoder=args.encoder, smoke=args.smoke,
+    )
+    out = write_paper_assets(params)
+    print(f"wrote {len(out)} paper assets to {params.output_dir}")
+    return 0
+
+
+def _cmd_paper(args: argparse.Namespace) -> int:
+    from heritage_core.paper import build_paper
+
+    print(f"wrote {build_paper(args.suite, args.paper_dir, install=not args.no_install)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser of the ``heritage`` command."""
     parser = argparse.ArgumentParser(
@@ -123,6 +142,26 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--seed", type=int, default=0, help="resampling seed (default: 0)")
     q.add_argument("--csv", help="also write the table (fractions) to this CSV file")
     q.set_defaults(func=_cmd_metrics_summarise)
+
+    p = sub.add_parser("report", help="paper figures, tables and numbers of a finished suite (notebook 05, no Jupyter)",
+                       description="Write numbers.tex, tables/*.tex and figures/*.{pdf,png} (with provenance JSON) "
+                       "for a finished suite into OUTPUT_DIR/<suite>/. Never retrains or re-predicts.")
+    p.add_argument("suite_dir", help="finished suite folder (suites/<name>)")
+    p.add_argument("--results-dir", default="", help="tidy results folder (default: SUITE_DIR/results)")
+    p.add_argument("--output-dir", default="paper/generated", help="root of the generated paper inputs")
+    p.add_argument("--figures-dir", default="", help="where PNG copies go (default: SUITE_DIR/figures)")
+    p.add_argument("--head", default="fine", help="head reported in tables and figures (default: fine)")
+    p.add_argument("--encoder", default="", help="encoder shown outside the main table (default: the first)")
+    p.add_argument("--smoke", action="store_true", help="few resamples, for a quick look")
+    p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser("paper", help="build paper/build/SUITE.pdf from paper/main.tex and paper/generated/SUITE/",
+                       description="Run latexmk (pdflatex + bibtex) on paper/main.tex for SUITE; aux files in "
+                       "paper/build/SUITE/. Installs Debian's TeX Live when missing and run as root with apt-get.")
+    p.add_argument("suite", help="suite name (folder of paper/generated/)")
+    p.add_argument("--paper-dir", default="paper", help="folder with main.tex (default: paper)")
+    p.add_argument("--no-install", action="store_true", help="never install TeX Live; fail instead")
+    p.set_defaults(func=_cmd_paper)
     return parser
 
 
