@@ -1,5 +1,9 @@
 # heritage damage paper suite. The two commands: `make demo` and `make test` (README).
 # Both bootstrap .venv from python3 on a fresh machine and reuse it afterwards.
+#   make demo              the demo suite (notebooks 01-05 on synthetic data, CPU) and its PDF when TeX is present
+#   make paper SUITE=name  paper/build/<name>.pdf from paper/generated/<name>/ (written by notebook 05)
+#   make lab               JupyterLab on the notebooks, kernels in the project root
+#                          (LAB_PORT=8888, LAB_ARGS="--no-browser" on a remote machine)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -8,7 +12,16 @@ export NO_ALBUMENTATIONS_UPDATE := 1
 export HF_HUB_OFFLINE := 1
 export MPLBACKEND := Agg
 
-.PHONY: venv demo test data benchmarks clean-demo
+SUITE  ?= demo
+JOBS   ?= 2
+LAB_PORT ?= 8888
+LAB_ARGS ?=
+# Jupyter refuses to run as root unless told; containers often run as root.
+LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
+# `heritage suite ...` once the CLI wires it; the same arguments either way.
+SUITE_CMD := $(BIN)/python -m heritage_core.suite
+
+.PHONY: venv demo test data benchmarks clean-demo paper lab
 
 venv: $(STAMP)
 
@@ -24,7 +37,21 @@ data: $(STAMP)
 	$(BIN)/heritage synth --out data/synthetic --n 418 --seed 0 --max-side 512
 	$(BIN)/heritage ingest data/synthetic --out cache/synthetic --max-side 512
 
-demo: data
+# The demo suite: resumes (finished steps are skipped), so a second `make demo` only rebuilds what changed.
+demo: $(STAMP)
+	$(SUITE_CMD) run parameters/demo.yaml --resume --jobs $(JOBS)
+	$(MAKE) paper SUITE=demo
+
+paper: $(STAMP)
+	bash scripts/build_paper.sh $(SUITE)
+
+# The venv's python3 kernel (the notebooks' kernelspec) comes first on JUPYTER_PATH, ahead of any user-level
+# python3 kernel; kernels start in the project root like papermill's (heritage_core/lab.py).
+lab: $(STAMP)
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (heritage .venv)"
+	JUPYTER_PATH=$(CURDIR)/$(VENV)/share/jupyter $(BIN)/jupyter lab --port=$(LAB_PORT) \
+	  --ServerApp.root_dir=$(CURDIR) --ContentsManager.preferred_dir=notebooks \
+	  --ServerApp.kernel_manager_class=heritage_core.lab.ProjectRootKernelManager $(LAB_ROOT) $(LAB_ARGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

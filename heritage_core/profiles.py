@@ -312,14 +312,15 @@ class ReportSpec:
         encoder: encoder whose runs the tables and figures report; None for the first of ``grid.encoders``.
         head: scored head of every table and figure.
         partition: test partition of the per-class table, heat map, confusion matrices and qualitative grid.
-        compare: variants of the confusion matrices and the qualitative grid.
+        compare: variants of the confusion matrices and the qualitative grid; None for ``flat`` and
+            ``curriculum`` when the grid has both, else its first two variants.
         n_qualitative: images in the qualitative grid.
     """
 
     encoder: str | None = None
     head: str = "fine"
     partition: str = "ood_test"
-    compare: tuple[str, ...] = ("flat", "curriculum")
+    compare: tuple[str, ...] | None = None
     n_qualitative: int = 3
 
     def __post_init__(self) -> None:
@@ -327,8 +328,8 @@ class ReportSpec:
             raise _bad("report.head", self.head, f"one of {list(_HEADS)}")
         if self.partition not in ("id_test", "ood_test"):
             raise _bad("report.partition", self.partition, "'id_test' or 'ood_test'")
-        if not self.compare or len(set(self.compare)) != len(self.compare):
-            raise _bad("report.compare", list(self.compare), "a non-empty list of distinct variants")
+        if self.compare is not None and (not self.compare or len(set(self.compare)) != len(self.compare)):
+            raise _bad("report.compare", list(self.compare), "null or a non-empty list of distinct variants")
         if self.n_qualitative < 1:
             raise _bad("report.n_qualitative", self.n_qualitative, "an integer >= 1")
 
@@ -490,12 +491,19 @@ class Profile:
                        f"one split seed, or one per training seed ({len(self.grid.seeds)}: grid.seeds {list(self.grid.seeds)})")
         if self.report.encoder is not None and self.report.encoder not in self.grid.encoders:
             raise _bad("report.encoder", self.report.encoder, f"null or one of grid.encoders {list(self.grid.encoders)}")
-        missing = [v for v in self.report.compare if v not in self.grid.variants]
+        missing = [v for v in self.report.compare or () if v not in self.grid.variants]
         if missing:
             raise _bad("report.compare", list(self.report.compare), f"variants of grid.variants (not {missing})")
         unused = sorted(set(self.train.pretrained) - set(self.grid.encoders))
         if unused:
             raise _bad("train.pretrained", self.train.pretrained, f"keyed by encoders of grid.encoders (not {unused})")
+
+    def compare_variants(self) -> tuple[str, ...]:
+        """The variants notebook 05 compares (``report.compare`` or its default, see :class:`ReportSpec`)."""
+        if self.report.compare is not None or self.grid is None:
+            return self.report.compare or ()
+        pair = ("flat", "curriculum")
+        return pair if set(pair) <= set(self.grid.variants) else self.grid.variants[:2]
 
     def cells(self) -> list[GridCell]:
         """The grid, fold-major: folds x variants x encoders x seeds (this order is the SLURM array index)."""

@@ -258,7 +258,7 @@ def _figures_parameters(name: str, p: Profile) -> dict[str, Any]:
         "encoder": r.encoder or p.grid.encoders[0],
         "head": r.head,
         "partition": r.partition,
-        "compare": list(r.compare),
+        "compare": list(p.compare_variants()),
         "n_qualitative": r.n_qualitative,
         "n_resamples": p.analysis.n_resamples,
         "smoke": p.smoke,
@@ -594,7 +594,9 @@ def execute_step(
 
     The kernel is ``python3`` (this interpreter's, see README), runs in the project root with
     :data:`heritage_core.slurm.KERNEL_ENV` set, and the executed notebook is saved every
-    ``autosave_cell_every`` s during long cells. A failing notebook keeps its executed copy with papermill's
+    ``autosave_cell_every`` s during long cells. The kernel is stopped at once after the last cell
+    (nbclient's ``shutdown_kernel="immediate"``; a graceful shutdown costs about 3 s per notebook and every
+    artefact is already written atomically by then). A failing notebook keeps its executed copy with papermill's
     error banner; the error is recorded and returned, not raised.
 
     Args:
@@ -626,7 +628,7 @@ def execute_step(
             papermill.execute_notebook(
                 str(plan.notebooks_dir / f"{step.notebook}.ipynb"), str(output), parameters=step.parameters,
                 kernel_name="python3", cwd=str(plan.root), log_output=log_output, progress_bar=False,
-                autosave_cell_every=autosave_cell_every,
+                autosave_cell_every=autosave_cell_every, shutdown_kernel="immediate",
             )
     except PapermillExecutionError as exc:
         status = "preempted" if exc.ename == "PreemptedError" else "failed"
