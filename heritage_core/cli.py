@@ -162,12 +162,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--paper-dir", default="paper", help="folder with main.tex (default: paper)")
     p.add_argument("--no-install", action="store_true", help="never install TeX Live; fail instead")
     p.set_defaults(func=_cmd_paper)
+
+    p = sub.add_parser("suite", add_help=False, help="run a whole profile (run | submit | status); "
+                       "'heritage suite --help' for its commands",
+                       description="The suite runner: see 'heritage suite --help'.")
+    p.add_argument("suite_args", nargs=argparse.REMAINDER, help="arguments of the suite runner")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``heritage`` console script."""
     offline_environment()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["suite"]:  # the suite runner owns its parser (argparse.REMAINDER cannot pass on --help)
+        from heritage_core.suite import main as suite_main
+
+        return suite_main(argv[1:])
     args = build_parser().parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
