@@ -19,6 +19,7 @@ import pytest
 
 from heritage_core import slurm, suite
 from heritage_core.errors import ConfigError, SuiteError
+from heritage_core.plan import plan_suite, step_state
 from heritage_core.profiles import load_profile, profile_from_dict
 from heritage_core.runs import read_json
 from suite_stubs import FAIL_ENV, write_stub_notebooks
@@ -61,7 +62,7 @@ def test_job_script_renders_requeue_signal_and_gpus_only_when_asked() -> None:
 
 def test_submit_dry_run_prints_three_chained_scripts_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     profile = profile_from_dict(CLUSTER_PROFILE)
-    plan = suite.plan_suite(profile, root=tmp_path)
+    plan = plan_suite(profile, root=tmp_path)
     notebooks = write_stub_notebooks(tmp_path / "nb", plan)
     report = suite.submit_suite(profile, dry_run=True, gpus_per_task=0, partition="cpu", time_limit="00:30:00",
                                 root=tmp_path, notebooks_dir=notebooks)
@@ -141,7 +142,7 @@ def test_slurm_runs_the_smoke_suite_array_after_splits_report_after_array(slurm_
     raw["name"], raw["grid"]["variants"] = "slurmsmoke", ["curriculum"]
     raw["report"]["compare"] = ["curriculum"]
     profile = profile_from_dict(raw)
-    plan = suite.plan_suite(profile, root=tmp_path)
+    plan = plan_suite(profile, root=tmp_path)
     report = suite.submit_suite(profile, backend="slurm", gpus_per_task=0, root=tmp_path)
     assert set(report.jobs) == {"01_splits", "train_eval", "report"}
     _wait_for(report.jobs, timeout_s=300)
@@ -173,7 +174,7 @@ def test_slurm_runs_the_smoke_suite_array_after_splits_report_after_array(slurm_
 def test_slurm_failed_array_task_cancels_the_report_job(slurm_cluster: str, tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     profile = profile_from_dict({**CLUSTER_PROFILE, "name": "slurmfail"})
-    plan = suite.plan_suite(profile, root=tmp_path)
+    plan = plan_suite(profile, root=tmp_path)
     notebooks = write_stub_notebooks(tmp_path / "nb", plan)
     monkeypatch.setenv(FAIL_ENV, "/flat/")  # sbatch exports the environment: array task 0 (flat) fails
     report = suite.submit_suite(profile, gpus_per_task=0, root=tmp_path, notebooks_dir=notebooks)
@@ -183,7 +184,7 @@ def test_slurm_failed_array_task_cancels_the_report_job(slurm_cluster: str, tmp_
     assert _job_state(f"{array}_1")["JobState"] == "COMPLETED"
     final = _job_state(report.jobs["report"])
     assert final["JobState"] == "CANCELLED" and final["Reason"] == "DependencyNeverSatisfied"
-    states = {s.key: suite.step_state(plan, s) for s in plan.steps}
+    states = {s.key: step_state(plan, s) for s in plan.steps}
     assert states["line_art/flat/convnext_atto/seed0/02_train_curriculum"] == "failed"
     assert states["line_art/flat/convnext_atto/seed0/03_evaluate"] == "pending"
     assert states["line_art/curriculum/convnext_atto/seed0/03_evaluate"] == "finished"
@@ -194,4 +195,4 @@ def test_slurm_failed_array_task_cancels_the_report_job(slurm_cluster: str, tmp_
     assert set(again.jobs) == {"train_eval", "report"}
     assert "#SBATCH --array=0\n" in (plan.suite_dir / "slurm" / "train_eval.sbatch").read_text()
     _wait_for(again.jobs)
-    assert all(suite.step_state(plan, s) == "finished" for s in plan.steps)
+    assert all(step_state(plan, s) == "finished" for s in plan.steps)

@@ -19,8 +19,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from heritage_core import suite
+from heritage_core import launchers, suite
 from heritage_core.errors import ConfigError, SuiteError
+from heritage_core.plan import Step, SuitePlan, check_notebooks, load_plan, plan_suite, step_state
 from heritage_core.profiles import load_profile, profile_from_dict
 from heritage_core.runs import read_json
 from suite_stubs import FAIL_ENV, executions, write_stub_notebooks
@@ -34,24 +35,24 @@ KEYS = ["01_splits", f"{CELLS[0]}/02_train_curriculum", f"{CELLS[0]}/03_evaluate
 
 
 @pytest.fixture()
-def stubbed(tmp_path: Path) -> tuple[suite.SuitePlan, Path]:
+def stubbed(tmp_path: Path) -> tuple[SuitePlan, Path]:
     """A plan of PROFILE under tmp_path and a folder of stub notebooks for it."""
-    plan = suite.plan_suite(profile_from_dict(PROFILE), root=tmp_path)
+    plan = plan_suite(profile_from_dict(PROFILE), root=tmp_path)
     return plan, write_stub_notebooks(tmp_path / "nb", plan)
 
 
-def _run(plan: suite.SuitePlan, notebooks: Path, **kwargs: object) -> suite.SuiteReport:
+def _run(plan: SuitePlan, notebooks: Path, **kwargs: object) -> launchers.SuiteReport:
     return suite.run_suite(plan.profile, root=plan.root, notebooks_dir=notebooks, progress=False, **kwargs)
 
 
-def _statuses(report: suite.SuiteReport) -> dict[str, str]:
+def _statuses(report: launchers.SuiteReport) -> dict[str, str]:
     return {r.key: r.status for r in report.results}
 
 
 def test_plan_expands_the_grid_with_dependencies_and_root_relative_parameters(tmp_path: Path) -> None:
     profile = profile_from_dict({**PROFILE, "splits": {"folds": ["line_art"], "seeds": [4]},
                                  "train": {"pretrained": {"convnext_atto": "w/atto.safetensors"}}})
-    plan = suite.plan_suite(profile, name="other", root=tmp_path)
+    plan = plan_suite(profile, name="other", root=tmp_path)
     assert [s.key for s in plan.steps] == KEYS and plan.name == "other"
     train = plan.step(KEYS[3])
     assert train.depends == ("01_splits",) and train.cell == 1
@@ -66,14 +67,14 @@ def test_plan_expands_the_grid_with_dependencies_and_root_relative_parameters(tm
     assert splits["source_dir"] == "suites/other/data" and splits["synthetic_n"] == 418 and splits["seeds"] == [4]
     assert plan.output_path(train) == tmp_path / "papermill_runs" / "other" / f"{KEYS[3]}.ipynb"
     # the hash ignores where a step runs (device), not what it computes
-    moved = suite.Step(train.key, train.notebook, {**train.parameters, "device": "cuda"})
+    moved = Step(train.key, train.notebook, {**train.parameters, "device": "cuda"})
     assert moved.params_hash == train.params_hash
-    assert suite.Step(train.key, train.notebook, {**train.parameters, "seed": 9}).params_hash != train.params_hash
-    film = suite.plan_suite(load_profile("film"), root=tmp_path)
+    assert Step(train.key, train.notebook, {**train.parameters, "seed": 9}).params_hash != train.params_hash
+    film = plan_suite(load_profile("film"), root=tmp_path)
     assert [(s.key, s.parameters["output_dir"]) for s in film.steps] == [("06_film_real", "suites/film/film")]
 
 
-def test_run_executes_in_dependency_order_and_writes_the_layout(stubbed: tuple[suite.SuitePlan, Path]) -> None:
+def test_run_executes_in_dependency_order_and_writes_the_layout(stubbed: tuple[SuitePlan, Path]) -> None:
     plan, notebooks = stubbed
     report = _run(plan, notebooks)
     assert report.ok and list(_statuses(report).values()) == ["finished"] * 7
@@ -86,14 +87,14 @@ def test_run_executes_in_dependency_order_and_writes_the_layout(stubbed: tuple[s
         executed = nbformat.read(str(plan.output_path(step)), as_version=4)
         assert executed.metadata.papermill["parameters"] == json.loads(json.dumps(step.parameters))
     assert (plan.suite_dir / "profile.yaml").is_file() and read_json(plan.suite_dir / "plan.json")["name"] == "t"
-    assert suite.load_plan(plan.suite_dir).steps == plan.steps
+    assert load_plan(plan.suite_dir).steps == plan.steps
     table = report.table()
     assert table.splitlines()[0].split() == ["step", "status", "duration", "note"]
     assert table.splitlines()[-1].startswith("suite 't': 7 finished;")
 
 
 def test_failure_skips_dependents_and_resume_reruns_only_what_is_needed(
-        stubbed: tuple[suite.SuitePlan, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+        stubbed: tuple[SuitePlan, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     plan, notebooks = stubbed
     monkeypatch.setenv(FAIL_ENV, "/flat/")
     report = _run(plan, notebooks)
@@ -105,7 +106,7 @@ def test_failure_skips_dependents_and_resume_reruns_only_what_is_needed(
     assert notes[KEYS[2]] == f"after failed {KEYS[1]}" and notes[KEYS[5]] == f"after skipped {KEYS[2]}"
     failed = nbformat.read(str(plan.output_path(plan.step(KEYS[1]))), as_version=4)  # papermill's error banner
     assert any("papermill-error-cell-tag" in c.metadata.get("tags", []) for c in failed.cells)
-    assert suite.step_state(plan, plan.step(KEYS[1])) == "failed"
+    assert step_state(plan, plan.step(KEYS[1])) == "failed"
 
     monkeypatch.delenv(FAIL_ENV)
     (plan.root / "executions.log").unlink()
@@ -118,7 +119,7 @@ def test_failure_skips_dependents_and_resume_reruns_only_what_is_needed(
 
     # a lost run dir makes its steps incomplete; re-running them makes 04 and 05 outdated, so they run too
     (plan.root / f"suites/t/runs/{CELLS[1]}/run.json").unlink()
-    assert suite.step_state(plan, plan.step(KEYS[3])) == "incomplete"
+    assert step_state(plan, plan.step(KEYS[3])) == "incomplete"
     (plan.root / "executions.log").unlink()
     assert _statuses(_run(plan, notebooks, resume=True))[KEYS[5]] == "finished"
     assert executions(plan.root) == [f"{CELLS[1]} 02", f"{CELLS[1]} 03", "04_dg_gap", "05_paper_figures"]
@@ -127,7 +128,7 @@ def test_failure_skips_dependents_and_resume_reruns_only_what_is_needed(
     assert executions(plan.root) == []
 
 
-def test_parallel_jobs_respect_dependencies(stubbed: tuple[suite.SuitePlan, Path],
+def test_parallel_jobs_respect_dependencies(stubbed: tuple[SuitePlan, Path],
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     plan, notebooks = stubbed
     monkeypatch.setenv(FAIL_ENV, "/flat/")
@@ -144,7 +145,7 @@ def test_parallel_jobs_respect_dependencies(stubbed: tuple[suite.SuitePlan, Path
 
 
 def test_only_runs_the_named_steps_and_skips_those_whose_dependencies_are_missing(
-        stubbed: tuple[suite.SuitePlan, Path]) -> None:
+        stubbed: tuple[SuitePlan, Path]) -> None:
     plan, notebooks = stubbed
     report = _run(plan, notebooks, only=["02"])
     assert _statuses(report) == {KEYS[1]: "skipped", KEYS[3]: "skipped"}
@@ -159,7 +160,7 @@ def test_only_runs_the_named_steps_and_skips_those_whose_dependencies_are_missin
         _run(plan, notebooks, only=["line_art/bogus"])
 
 
-def test_a_suite_keeps_its_profile(stubbed: tuple[suite.SuitePlan, Path]) -> None:
+def test_a_suite_keeps_its_profile(stubbed: tuple[SuitePlan, Path]) -> None:
     plan, notebooks = stubbed
     _run(plan, notebooks, only=["01"])
     changed = profile_from_dict({**PROFILE, "train": {"img_size": 256}})
@@ -170,22 +171,22 @@ def test_a_suite_keeps_its_profile(stubbed: tuple[suite.SuitePlan, Path]) -> Non
 
 
 def test_notebooks_must_declare_every_parameter(tmp_path: Path) -> None:
-    plan = suite.plan_suite(profile_from_dict(PROFILE), root=tmp_path)
+    plan = plan_suite(profile_from_dict(PROFILE), root=tmp_path)
     notebooks = write_stub_notebooks(tmp_path / "nb", plan, drop={"03_evaluate": "overlap"})
     with pytest.raises(SuiteError, match=r"03_evaluate.ipynb' does not declare the parameter\(s\) \['overlap'\]"):
         suite.run_suite(plan.profile, root=tmp_path, notebooks_dir=notebooks)
     write_stub_notebooks(notebooks, plan)
     (notebooks / "04_dg_gap.ipynb").unlink()
     with pytest.raises(SuiteError, match="04_dg_gap.ipynb' does not exist"):
-        suite.check_notebooks(suite.plan_suite(plan.profile, root=tmp_path, notebooks_dir=notebooks))
+        check_notebooks(plan_suite(plan.profile, root=tmp_path, notebooks_dir=notebooks))
 
 
 def test_the_project_notebooks_declare_what_the_suite_passes(tmp_path: Path) -> None:
     for name in ("demo", "paper", "film"):
-        suite.check_notebooks(suite.plan_suite(load_profile(name), root=tmp_path))
+        check_notebooks(plan_suite(load_profile(name), root=tmp_path))
 
 
-def test_command_line_run_status_task_and_dry_run(stubbed: tuple[suite.SuitePlan, Path],
+def test_command_line_run_status_task_and_dry_run(stubbed: tuple[SuitePlan, Path],
                                                   capsys: pytest.CaptureFixture[str],
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     plan, notebooks = stubbed
@@ -204,7 +205,7 @@ def test_command_line_run_status_task_and_dry_run(stubbed: tuple[suite.SuitePlan
                     KEYS[4]: "finished", KEYS[5]: "pending", KEYS[6]: "pending"}
     monkeypatch.delenv(FAIL_ENV)
     assert suite.main(["task", "--suite-dir", str(plan.suite_dir), "--index", "0", "--quiet"]) == 0
-    assert suite.step_state(plan, plan.step(KEYS[2])) == "finished"
+    assert step_state(plan, plan.step(KEYS[2])) == "finished"
     assert suite.main(["task", "--suite-dir", str(plan.suite_dir), "--index", "7"]) == 2
     assert "array index 7 is outside the grid of suite 't' (0..1)" in capsys.readouterr().err
     assert suite.main(["run", str(plan.root / "missing.yaml"), *common]) == 2
@@ -215,11 +216,11 @@ def test_sigusr1_reaches_the_training_kernel_only(tmp_path: Path) -> None:
     kernel = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "ipykernel_launcher"])
     try:
         deadline = time.monotonic() + 10
-        while kernel.pid not in suite._kernel_pids() and time.monotonic() < deadline:
+        while kernel.pid not in launchers._kernel_pids() and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert kernel.pid in suite._kernel_pids()
-        train = suite.Step("k/02_train_curriculum", "02_train_curriculum", {})
-        with suite._preemption_forwarding(train):
+        assert kernel.pid in launchers._kernel_pids()
+        train = Step("k/02_train_curriculum", "02_train_curriculum", {})
+        with launchers._preemption_forwarding(train):
             os.kill(os.getpid(), signal.SIGUSR1)
         assert kernel.wait(timeout=10) == -signal.SIGUSR1
     finally:
@@ -231,7 +232,7 @@ def test_smoke_profile_runs_the_real_notebooks(tmp_path: Path) -> None:
     """Notebooks 01-05 on the smoke profile (2 runs), then a resume that has nothing to do."""
     report = suite.run_suite("smoke", root=tmp_path, jobs=2, progress=False)
     assert report.ok, report.table()
-    plan = suite.plan_suite(load_profile("smoke"), root=tmp_path)
+    plan = plan_suite(load_profile("smoke"), root=tmp_path)
     suite_dir = tmp_path / "suites" / "smoke"
     assert (suite_dir / "splits" / "locontent_seed0_photographic_depiction.json").is_file()
     for variant in ("flat", "curriculum"):
@@ -243,7 +244,7 @@ def test_smoke_profile_runs_the_real_notebooks(tmp_path: Path) -> None:
                 "seed0" / "03_evaluate.ipynb").is_file()
     assert (suite_dir / "results" / "results.csv").is_file()
     assert (tmp_path / "paper" / "generated" / "smoke" / "numbers.tex").is_file()
-    assert all(suite.step_state(plan, s) == "finished" for s in plan.steps)
+    assert all(step_state(plan, s) == "finished" for s in plan.steps)
     again = suite.run_suite("smoke", root=tmp_path, resume=True, progress=False)
     assert {r.status for r in again.results} == {"up-to-date"}
 
