@@ -38,9 +38,15 @@ data: $(STAMP)
 	$(BIN)/heritage ingest data/synthetic --out cache/synthetic --max-side 512
 
 # The demo suite: resumes (finished steps are skipped), so a second `make demo` only rebuilds what changed.
+# The PDF needs TeX Live (latexmk); `make paper` installs it when running as root with apt-get.
 demo: $(STAMP)
 	$(SUITE_CMD) run parameters/demo.yaml --resume --jobs $(JOBS)
-	$(MAKE) paper SUITE=demo
+	@if command -v latexmk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; }; then \
+	  $(MAKE) --no-print-directory paper SUITE=demo; \
+	else \
+	  echo "make demo: TeX (latexmk) is not installed, so no PDF; the tables and figures are in paper/generated/demo/."; \
+	  echo "Install TeX Live, then run: make paper SUITE=demo"; \
+	fi
 
 paper: $(STAMP)
 	bash scripts/build_paper.sh $(SUITE)

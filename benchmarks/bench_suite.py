@@ -10,7 +10,9 @@ Two measurements, on this machine:
   its duration, kernel start-up and the duration of its first code cell after the parameters (the cell that
   imports heritage_core, torch and timm and validates the parameters); a summary per notebook.
 
-CPU count and load average are recorded: on a shared machine the wall times include waiting for the CPU.
+CPU count, load average and the CPU seconds of all child processes (task processes and kernels) are recorded:
+on a shared machine the wall times include waiting for the CPU, and CPU seconds / min(jobs, cores) estimates the
+wall time on an idle machine.
 
 Run: ``python -m benchmarks.bench_suite [--profile demo] [--jobs 2]``; writes ``benchmarks/results/suite.json``.
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import statistics
 import tempfile
 import time
@@ -83,12 +86,20 @@ def _first_cell_s(executed: Path) -> float | None:
     return None
 
 
+def _children_cpu_s() -> float:
+    """User + system CPU seconds of every finished child process (task processes and their kernels)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _suite_run(profile_name: str, jobs: int, root: Path) -> dict[str, Any]:
     profile = load_profile(profile_name)
     load_before = os.getloadavg()[0]
+    cpu_before = _children_cpu_s()
     t0 = time.perf_counter()
     report = suite.run_suite(profile, root=root, jobs=jobs, progress=True)
     wall = time.perf_counter() - t0
+    cpu = _children_cpu_s() - cpu_before
     plan = plan_suite(profile, root=root)
     steps = []
     for step in plan.steps:
@@ -109,6 +120,7 @@ def _suite_run(profile_name: str, jobs: int, root: Path) -> dict[str, Any]:
                 "first_cell_mean_s": round(statistics.mean(r["first_cell_s"] or 0.0 for r in rows), 2),
             }
     return {"profile": profile_name, "jobs": jobs, "ok": report.ok, "wall_s": round(wall, 1),
+            "cpu_s": round(cpu, 1), "idle_machine_wall_estimate_s": round(cpu / min(jobs, os.cpu_count() or 1), 1),
             "steps_executed": len(steps), "sum_of_step_durations_s": round(sum(s["duration_s"] for s in steps), 1),
             "load_average_1min_before": load_before, "load_average_1min_after": os.getloadavg()[0],
             "per_notebook": per_notebook, "steps": steps, "table": report.table()}
@@ -143,7 +155,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
           f"{pm['immediate']['total_median_s']:.2f} s (graceful shutdown: {pm['graceful']['total_median_s']:.2f} s)")
     print(f"suite '{s['profile']}' with --jobs {s['jobs']}: {s['wall_s']:.0f} s wall for {s['steps_executed']} "
           f"notebooks ({s['sum_of_step_durations_s']:.0f} s of notebook time; load "
-          f"{s['load_average_1min_before']:.1f} -> {s['load_average_1min_after']:.1f} on {record['cpu_count']} cores)")
+          f"{s['load_average_1min_before']:.1f} -> {s['load_average_1min_after']:.1f} on {record['cpu_count']} cores); "
+          f"{s['cpu_s']:.0f} CPU s, so about {s['idle_machine_wall_estimate_s']:.0f} s on an idle machine")
     for notebook, row in s["per_notebook"].items():
         print(f"  {notebook:20s} n={row['n']:3d}  mean {row['mean_s']:6.1f} s  max {row['max_s']:6.1f} s  kernel start "
               f"{row['kernel_start_mean_s']:.2f} s  imports+validation cell {row['first_cell_mean_s']:.1f} s")
