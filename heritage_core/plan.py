@@ -45,6 +45,7 @@ __all__ = [
     "SuitePlan",
     "plan_suite",
     "check_notebooks",
+    "check_inputs",
     "prepare_suite",
     "load_plan",
     "select_steps",
@@ -304,6 +305,31 @@ def check_notebooks(plan: SuitePlan) -> None:
             raise SuiteError(f"notebook '{path}' does not declare the parameter(s) {unknown} that the suite passes; "
                              f"it declares {sorted(declared)}. Update the notebook's parameters cell or "
                              f"heritage_core/plan.py")
+
+
+def check_inputs(plan: SuitePlan) -> None:
+    """Check, before anything runs or is queued, that the input files the profile names exist under the root:
+    the dataset source (unless its cache is already built), the ``pretrained`` weights files and the film scans.
+
+    Raises:
+        SuiteError: the missing paths, each with the profile key that names it.
+    """
+    p, root, missing = plan.profile, plan.root, []
+    if p.grid is not None and p.dataset.source != SYNTHETIC:
+        cache = root / _cache_dir(plan.name, p)
+        if not (cache / "dataset.json").is_file() and not (root / p.dataset.source).exists():
+            missing.append(f"dataset.source '{p.dataset.source}'")
+    for encoder, path in p.train.pretrained.items():
+        if not (root / path).is_file():
+            missing.append(f"train.pretrained.{encoder} '{path}'")
+    if p.film is not None:
+        if not (root / p.film.film_dir / "metadata.csv").is_file():
+            missing.append(f"film.film_dir '{p.film.film_dir}' (no metadata.csv)")
+        if p.film.pretrained is not None and not (root / p.film.pretrained).is_file():
+            missing.append(f"film.pretrained '{p.film.pretrained}'")
+    if missing:
+        raise SuiteError(f"suite '{plan.name}': {', '.join(missing)} not found under the project root '{root}'; "
+                         f"download or build them, or fix the paths in the profile (relative to the project root)")
 
 
 def prepare_suite(plan: SuitePlan) -> None:

@@ -23,6 +23,7 @@ from heritage_core.errors import ConfigError, HeritageError, SuiteError
 from heritage_core.launchers import REGISTRY, LaunchOptions, SuiteReport, job_kind, run_steps
 from heritage_core.plan import (
     NOTEBOOKS,
+    check_inputs,
     check_notebooks,
     load_plan,
     plan_suite,
@@ -46,7 +47,6 @@ __all__ = [
 _TRAIN = NOTEBOOKS[1]
 
 
-
 def _launch(profile: str | Path | Profile, launcher: str, options: LaunchOptions, *, name: str | None,
             only: Sequence[str], root: str | Path, notebooks_dir: str | Path | None) -> SuiteReport:
     if launcher not in REGISTRY:
@@ -56,6 +56,7 @@ def _launch(profile: str | Path | Profile, launcher: str, options: LaunchOptions
     check_notebooks(plan)
     steps = select_steps(plan, only)
     if launcher != "dry_run" and not options.dry_run:
+        check_inputs(plan)
         prepare_suite(plan)
     return REGISTRY[launcher](plan, steps, options)
 

@@ -181,6 +181,18 @@ def test_notebooks_must_declare_every_parameter(tmp_path: Path) -> None:
         check_notebooks(plan_suite(plan.profile, root=tmp_path, notebooks_dir=notebooks))
 
 
+def test_missing_inputs_are_named_before_anything_runs(tmp_path: Path) -> None:
+    profile = profile_from_dict({**PROFILE, "dataset": {"source": "data/artefact"},
+                                 "train": {"pretrained": {"convnext_atto": "weights/atto.safetensors"}},
+                                 "film": {"film_dir": "scans"}})
+    with pytest.raises(SuiteError) as err:
+        suite.run_suite(profile, root=tmp_path, notebooks_dir=write_stub_notebooks(tmp_path / "nb",
+                                                                                   plan_suite(profile, root=tmp_path)))
+    assert ("dataset.source 'data/artefact', train.pretrained.convnext_atto 'weights/atto.safetensors', "
+            "film.film_dir 'scans' (no metadata.csv) not found under the project root") in str(err.value)
+    assert not (tmp_path / "suites").exists()
+
+
 def test_the_project_notebooks_declare_what_the_suite_passes(tmp_path: Path) -> None:
     for name in ("demo", "paper", "film"):
         check_notebooks(plan_suite(load_profile(name), root=tmp_path))
