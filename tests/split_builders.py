@@ -38,8 +38,16 @@ def composition_index(composition: dict[str, dict[str, int]], group_size: int = 
 
 
 def facts_composition() -> dict[str, dict[str, int]]:
-    """ARTeFACT's material x content composition (417 images) from ``artefact_facts.yaml``."""
-    return yaml.safe_load(FACTS.read_text())["composition"]
+    """ARTeFACT's material x content composition (417 images) from ``artefact_facts.yaml``.
+
+    Without ``../shared`` the same table as carried by the package (``synth.COMPOSITION``, which
+    ``tests/test_synth.py`` checks against the facts file when it is present) is used.
+    """
+    if FACTS.is_file():
+        return yaml.safe_load(FACTS.read_text())["composition"]
+    from heritage_core.data.synth import COMPOSITION
+
+    return {material: dict(contents) for material, contents in COMPOSITION.items()}
 
 
 def fingerprint(index: pd.DataFrame) -> str:
