@@ -18,8 +18,8 @@ LAB_PORT ?= 8888
 LAB_ARGS ?=
 # Jupyter refuses to run as root unless told; containers often run as root.
 LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
-# `heritage suite ...` once the CLI wires it; the same arguments either way.
-SUITE_CMD := $(BIN)/python -m heritage_core.suite
+# The suite runner (`python -m heritage_core.suite` is the same command).
+SUITE_CMD := $(BIN)/heritage suite
 
 .PHONY: venv demo test data benchmarks clean-demo paper lab
 

@@ -338,13 +338,15 @@ class ReportSpec:
 class FilmSpec:
     """The real-pixel check: leave-one-scan-out on the real film scans (notebook 06, ``heritage_core.film``).
 
+    The defaults are :class:`heritage_core.film.FilmParams`'s recipe.
+
     Attributes:
         film_dir: folder with ``metadata.csv``, ``images/`` and ``masks/`` of the scans.
         encoder: encoder of the model trained per held-out scan.
         pretrained: local encoder weights file, or None for random initialisation.
         crop_px: side of the random training crops, px (multiple of 32).
         epochs: training epochs per held-out scan.
-        crops_per_epoch: random crops per epoch.
+        crops_per_epoch: random crops per epoch (80 % centred on a damage pixel).
         batch_size: crops per optimiser step.
         lr: peak AdamW learning rate.
         tile_px: sliding-window tile side at prediction, px (multiple of 32).
@@ -355,13 +357,13 @@ class FilmSpec:
     """
 
     film_dir: str = "../shared/data/film_damage_real"
-    encoder: str = "convnext_atto"
+    encoder: str = "resnet10t"
     pretrained: str | None = None
-    crop_px: int = 128
-    epochs: int = 12
-    crops_per_epoch: int = 96
-    batch_size: int = 8
-    lr: float = 1e-3
+    crop_px: int = 64
+    epochs: int = 10
+    crops_per_epoch: int = 160
+    batch_size: int = 16
+    lr: float = 3e-3
     tile_px: int = 512
     overlap: float = 0.25
     score_tile_px: int = 128

@@ -33,6 +33,7 @@ from heritage_core.plan import (
     step_state,
 )
 from heritage_core.profiles import Profile, load_profile
+from heritage_core.runs import offline_environment
 
 __all__ = [
     "run_suite",
@@ -40,7 +41,9 @@ __all__ = [
     "run_task",
     "suite_status",
     "format_status",
+    "add_suite_commands",
     "build_parser",
+    "run_command",
     "main",
 ]
 
@@ -229,22 +232,24 @@ def format_status(rows: list[dict[str, Any]]) -> str:
 
 
 # --------------------------------------------------------------------------- command line
-def build_parser() -> argparse.ArgumentParser:
-    """The parser of ``python -m heritage_core.suite`` (= ``heritage suite``)."""
-    parser = argparse.ArgumentParser(prog="heritage suite", description="Run the paper suite of a profile: "
-                                     "notebooks 01-05 with papermill, locally or as SLURM jobs.")
+def add_suite_commands(parser: argparse.ArgumentParser) -> None:
+    """Add the ``run``, ``submit``, ``status`` and ``task`` subcommands to ``parser`` (``heritage suite``).
+
+    Each parsed namespace gets ``func`` = :func:`run_command`, as the ``heritage`` CLI expects.
+    """
     sub = parser.add_subparsers(dest="suite_command", metavar="SUITE_COMMAND", required=True)
 
     p = sub.add_parser("run", help="execute every notebook of a profile here, in dependency order",
-                       description="Expand PROFILE into steps (01 once, 02+03 per grid cell, 04, 05) and execute them "
-                       "with papermill. Executed notebooks go to papermill_runs/NAME/, artefacts to suites/NAME/. "
-                       "Exit status 1 when a step failed (its dependents are skipped, the rest goes on).")
-    p.add_argument("profile", help="profile YAML file, or the name of a shipped one (demo, paper, film)")
+                       description="Expand PROFILE into steps (01 once, 02+03 per grid cell, 04, 05; 06 for a film "
+                       "section) and execute them with papermill. Executed notebooks go to papermill_runs/NAME/, "
+                       "artefacts to suites/NAME/. Exit status 1 when a step failed (its dependents are skipped, the "
+                       "rest goes on).")
+    p.add_argument("profile", help="profile YAML file, or the name of a shipped one (demo, smoke, paper, film)")
     p.add_argument("--name", help="suite name (default: the profile's name)")
     p.add_argument("--only", action="append", default=[], metavar="STEP",
                    help="run only these steps: a notebook (02_train_curriculum), its number (02) or a pattern over "
                    "step keys ('line_art/*'); repeatable")
-    p.add_argument("--resume", action="store_true", help="skip finished steps; rerun failed and incomplete ones")
+    p.add_argument("--resume", action="store_true", help="skip finished steps; rerun failed, incomplete and outdated ones")
     p.add_argument("--jobs", "-j", type=int, default=1,
                    help="steps executed at once, each in its own process (default: 1; CPU threads are shared out)")
     p.add_argument("--dry-run", action="store_true", help="print the command of each step; execute nothing")
@@ -255,12 +260,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("submit", help="submit a profile as SLURM jobs: splits, a run array, the report",
                        description="Write sbatch scripts under suites/NAME/slurm/ and submit: 01 as one job, 02+03 as a "
                        "job array over the grid (afterok on 01; --requeue, SIGUSR1 120 s before the limit), 04+05 "
-                       "as a final job (afterok on the array, cancelled if a task fails).")
-    p.add_argument("profile", help="profile YAML file, or the name of a shipped one")
+                       "as a final job (afterok on the array, cancelled if a task fails), 06 as its own job.")
+    p.add_argument("profile", help="profile YAML file, or the name of a shipped one (demo, smoke, paper, film)")
     p.add_argument("--backend", choices=["slurm"], default="slurm", help="cluster scheduler (default: slurm)")
     p.add_argument("--name", help="suite name (default: the profile's name)")
     p.add_argument("--partition", help="SLURM partition (default: resources.partition)")
-    p.add_argument("--gpus-per-task", type=int, help="GPUs per array task; 0 runs on CPU (default: resources.gpus_per_task)")
+    p.add_argument("--gpus-per-task", type=int,
+                   help="GPUs per array task; 0 runs on CPU without a GPU request (default: resources.gpus_per_task)")
     p.add_argument("--time", dest="time_limit", metavar="HH:MM:SS",
                    help="time limit of one array task (default: resources.time)")
     p.add_argument("--resume", action="store_true", help="submit only unfinished steps (grid cells)")
@@ -274,24 +280,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", help="suite name or suite folder")
     p.add_argument("--root", default=".", help="project root (default: the current folder)")
 
-    p = sub.add_parser("task", help="(used by SLURM jobs) run one grid cell or named steps of a prepared suite")
+    p = sub.add_parser("task", help="(used by SLURM jobs) run one grid cell or named steps of a prepared suite",
+                       description="Run the steps of grid cell --index (02 then 03) or the steps named by --step of "
+                       "the suite in --suite-dir, skipping finished ones unless --rerun.")
     p.add_argument("--suite-dir", required=True, help="suite folder with plan.json")
     p.add_argument("--index", type=int, help="grid index ($SLURM_ARRAY_TASK_ID): notebooks 02 and 03 of that cell")
     p.add_argument("--step", action="append", default=[], dest="steps", help="step key; repeatable")
     p.add_argument("--rerun", action="store_true", help="execute the steps even when they are finished")
     p.add_argument("--quiet", action="store_true", help="do not echo the notebooks' output")
+    parser.set_defaults(func=run_command)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of ``python -m heritage_core.suite`` (the same commands as ``heritage suite``)."""
+    parser = argparse.ArgumentParser(prog="heritage suite", description="Run the paper suite of a profile: "
+                                     "notebooks 01-06 with papermill, locally or as SLURM jobs.")
+    add_suite_commands(parser)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m heritage_core.suite``; returns the exit status (0 ok, 1 a step failed, 2 error)."""
-    args = build_parser().parse_args(argv)
+def run_command(args: argparse.Namespace) -> int:
+    """Execute a parsed ``heritage suite`` command; print the summary table.
+
+    Returns:
+        The exit status: 0 every step finished (or was up to date), 1 a step failed or was skipped, 2 a heritage
+        error (message on stderr).
+    """
     try:
         if args.suite_command == "run":
             report = run_suite(args.profile, name=args.name, only=args.only, resume=args.resume, jobs=args.jobs,
-                               root=args.root,
-                               launcher="dry_run" if args.dry_run else "local", log_output=args.log_output,
-                               notebooks_dir=args.notebooks)
+                               root=args.root, launcher="dry_run" if args.dry_run else "local",
+                               log_output=args.log_output, notebooks_dir=args.notebooks)
         elif args.suite_command == "submit":
             report = submit_suite(args.profile, backend=args.backend, name=args.name, partition=args.partition,
                                   gpus_per_task=args.gpus_per_task, time_limit=args.time_limit,
@@ -308,6 +327,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     print(report.table())
     return 0 if report.ok else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m heritage_core.suite``; returns the exit status (see :func:`run_command`)."""
+    offline_environment()
+    return run_command(build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ def test_shipped_profiles_have_the_promised_grids() -> None:
 
     film = load_profile("film")
     assert film.grid is None and film.cells() == [] and film.film is not None
-    assert film.film.film_dir == "../shared/data/film_damage_real" and film.film.crop_px == 128
+    assert film.film.film_dir == "../shared/data/film_damage_real" and film.film.encoder == "resnet10t"
 
 
 @pytest.mark.slow
