@@ -38,3 +38,18 @@ def test_params_hash_ignores_key_order_but_not_values() -> None:
     assert params_hash({"a": 1, "b": [1, 2]}) == params_hash({"b": [1, 2], "a": 1})
     assert params_hash({"a": 1}) != params_hash({"a": 2})
     assert len(params_hash({"a": 1})) == 12
+
+
+def test_atomic_outputs_get_usual_permissions_not_private(tmp_path) -> None:
+    import os
+    import stat
+
+    mask = os.umask(0o022)
+    try:
+        path = atomic_write_json(tmp_path / "x.json", {})
+        with atomic_dir(tmp_path / "d") as tmp:
+            (tmp / "v").write_text("1")
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o755
