@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from eval_builders import N_RESAMPLES, evaluated_suite
+from eval_builders import ENCODER, N_RESAMPLES, evaluated_suite
 from heritage_core import dg
 from heritage_core.errors import ConfigError, RunError
 from heritage_core.metrics import load_counts
@@ -28,7 +28,7 @@ def results(suite) -> pd.DataFrame:
 def test_collect_results_schema_and_identity(suite, results: pd.DataFrame) -> None:
     assert tuple(results.columns) == dg.RESULT_COLUMNS
     assert set(results["suite"]) == {"tiny"}
-    assert set(results["variant"]) == {"flat", "hierarchical"} and set(results["encoder"]) == {"convnext_atto"}
+    assert set(results["variant"]) == {"flat", "hierarchical"} and set(results["encoder"]) == {ENCODER}
     assert set(results["fold"]) == {"photographic_depiction", "all"}
     assert results["seed"].dtype == np.int64 and results["value"].dtype == np.float64
     assert set(results["partition"]) == {"val", "id_test", "ood_test", "gap"}
