@@ -78,6 +78,38 @@ def _cmd_paper(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from heritage_core.evaluate import evaluate_run, summary_table
+
+    out = evaluate_run(args.run_dir, partitions=args.partitions, mode=args.mode, tile=args.tile, overlap=args.overlap,
+                       consistent=args.consistent, device=args.device, smoke=args.smoke,
+                       n_resamples=args.resamples, seed=args.seed)
+    print(summary_table(out["metrics"]).to_string(index=False, float_format=lambda v: f"{100 * v:.1f}"))
+    return 0
+
+
+def _cmd_dg(args: argparse.Namespace) -> int:
+    from heritage_core.dg import check_dg_params, run_dg_analysis
+
+    params = check_dg_params(suite_dir=args.suite_dir or "", run_dirs=args.run_dirs or [], output_dir=args.output_dir,
+                             n_resamples=args.resamples, n_permutations=args.permutations, seed=args.seed,
+                             heads=args.heads, smoke=args.smoke)
+    for name, path in run_dg_analysis(params).items():
+        print(f"{name}: {path}")
+    return 0
+
+
+def _cmd_film(args: argparse.Namespace) -> int:
+    from heritage_core.film import film_summary, make_film_params, run_leave_one_scan_out
+
+    params = make_film_params(smoke=args.smoke, encoder=args.encoder, crop_px=args.crop_px, epochs=args.epochs,
+                              crops_per_epoch=args.crops_per_epoch, batch_size=args.batch_size, lr=args.lr,
+                              tile_px=args.tile_px, n_resamples=args.resamples, seed=args.seed, device=args.device,
+                              held_out=args.held_out or None)
+    print(film_summary(run_leave_one_scan_out(args.film_dir, args.out, params, progress=True)).to_string())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser of the ``heritage`` command."""
     parser = argparse.ArgumentParser(
@@ -142,6 +174,54 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--seed", type=int, default=0, help="resampling seed (default: 0)")
     q.add_argument("--csv", help="also write the table (fractions) to this CSV file")
     q.set_defaults(func=_cmd_metrics_summarise)
+
+    p = sub.add_parser("evaluate", help="score a finished run and write RUN_DIR/eval/ (notebook 03)",
+                       description="Predict val/id_test/ood_test at native resolution, write per-image counts, "
+                       "metrics.json (bootstrap CIs) and eval.json. Only finished runs; eval/ is replaced atomically.")
+    p.add_argument("run_dir", help="finished run directory")
+    p.add_argument("--partitions", nargs="+", default=["val", "id_test", "ood_test"], help="partitions to score")
+    p.add_argument("--mode", choices=["sliding", "resize"], default="sliding", help="inference mode (default: sliding)")
+    p.add_argument("--tile", type=int, default=None, help="tile side in px (default: the run's img_size)")
+    p.add_argument("--overlap", type=float, default=0.25, help="tile overlap fraction (default: 0.25)")
+    p.add_argument("--consistent", action="store_true", help="also score hierarchy-consistent (path-sum) predictions")
+    p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    p.add_argument("--resamples", type=int, default=10000, help="bootstrap resamples (default: 10000)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: 0)")
+    p.add_argument("--smoke", action="store_true", help="few images and resamples, for a quick check")
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("dg", help="tidy results table, DG gaps and paired variant comparisons (notebook 04)",
+                       description="Collect every evaluated run into results.csv/.parquet, compute ID - OOD gaps "
+                       "with bootstrap CIs and paired variant comparisons (Holm-corrected), under --output-dir.")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--suite-dir", help="suite folder (suites/<name>)")
+    g.add_argument("--run-dirs", nargs="+", help="evaluated run directories")
+    p.add_argument("--output-dir", required=True, help="folder for the tables")
+    p.add_argument("--resamples", type=int, default=10000, help="bootstrap resamples (default: 10000)")
+    p.add_argument("--permutations", type=int, default=10000, help="permutations of the paired test (default: 10000)")
+    p.add_argument("--seed", type=int, default=0, help="resampling seed (default: 0)")
+    p.add_argument("--heads", nargs="+", default=["fine"], help="heads compared (default: fine)")
+    p.add_argument("--smoke", action="store_true", help="few resamples, for a quick check")
+    p.set_defaults(func=_cmd_dg)
+
+    p = sub.add_parser("film", help="leave-one-scan-out on the real film scans (notebook 06)",
+                       description="Train on three real film scans, predict the fourth with sliding windows, and "
+                       "report damage IoU/F1/precision/recall per scan with tile-bootstrap CIs.")
+    p.add_argument("--film-dir", default="../shared/data/film_damage_real", help="folder of the real film scans")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--encoder", default="resnet10t", help="encoder (default: resnet10t)")
+    p.add_argument("--crop-px", type=int, default=64, help="training crop side in px (default: 64)")
+    p.add_argument("--epochs", type=int, default=10, help="epochs per fold (default: 10)")
+    p.add_argument("--crops-per-epoch", type=int, default=160, help="random crops per epoch (default: 160)")
+    p.add_argument("--batch-size", type=int, default=16, help="crops per step (default: 16)")
+    p.add_argument("--lr", type=float, default=0.003, help="peak learning rate (default: 0.003)")
+    p.add_argument("--tile-px", type=int, default=512, help="sliding-window tile in px (default: 512)")
+    p.add_argument("--resamples", type=int, default=10000, help="bootstrap resamples (default: 10000)")
+    p.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
+    p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    p.add_argument("--held-out", nargs="*", default=[], help="scan ids to hold out (default: each in turn)")
+    p.add_argument("--smoke", action="store_true", help="tiny budget, for a quick check")
+    p.set_defaults(func=_cmd_film)
 
     p = sub.add_parser("report", help="paper figures, tables and numbers of a finished suite (notebook 05, no Jupyter)",
                        description="Write numbers.tex, tables/*.tex and figures/*.{pdf,png} (with provenance JSON) "
