@@ -43,6 +43,11 @@ encoder = "convnext_tiny"  # timm encoder name (e.g. convnext_atto for a quick C
 pretrained = None  # local encoder weights file (.safetensors / .pth), or None for random init; never downloaded
 img_size = 512  # side of the square training crops, px (multiple of 32)
 batch_size = 8  # images per optimiser step (per GPU under torchrun)
+decoder_channels = 256  # channels of the UPerNet decoder
+max_batches_per_epoch = None  # cap on training batches per epoch, or None for all
+class_weights = False  # True: focal class weights from the train partition (stored in run.json)
+augment = True  # random training augmentation (scale, crop, flips, 90-degree rotations, colour jitter)
+amp = True  # bf16 autocast on CUDA (always off on the CPU)
 seed = 0  # seed of python, numpy, torch, the loader and the model initialisation
 device = "auto"  # "auto" (CUDA when available), "cpu", "cuda" or "cuda:N"
 num_workers = 4  # data-loader worker processes (0: load in this process)
@@ -63,7 +68,9 @@ offline_environment()
 config = make_config(
     smoke=smoke, cache_dir=cache_dir, manifest_path=manifest_path, run_dir=run_dir, variant=variant,
     epochs_scale=epochs_scale, stage_epochs=stage_epochs, encoder=encoder, pretrained=pretrained, img_size=img_size,
-    batch_size=batch_size, seed=seed, device=device, num_workers=num_workers, progress=progress,
+    batch_size=batch_size, decoder_channels=decoder_channels, max_batches_per_epoch=max_batches_per_epoch,
+    class_weights=class_weights, augment=augment, amp=amp, seed=seed, device=device, num_workers=num_workers,
+    progress=progress,
 )
 stage_table(config)
 

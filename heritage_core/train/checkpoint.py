@@ -34,6 +34,16 @@ __all__ = [
 ]
 
 
+def _file_mode() -> int:
+    """Permissions of a new file under the current umask (mkstemp would leave 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+_FILE_MODE = _file_mode()
+
+
 def checkpoint_path(run_dir: str | Path, stage: int, kind: str) -> Path:
     """``<run_dir>/checkpoints/stage{stage}_{kind}.pt`` with ``kind`` ``last`` or ``best``."""
     return Path(run_dir) / "checkpoints" / f"stage{stage}_{kind}.pt"
@@ -107,6 +117,7 @@ def save_checkpoint(payload: dict[str, Any], paths: list[Path]) -> None:
                         shutil.copyfileobj(src, fh, 1 << 22)
                 fh.flush()
                 os.fsync(fh.fileno())
+            os.chmod(tmp, _FILE_MODE)
             os.replace(tmp, target)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):

@@ -294,7 +294,7 @@ class _Trainer:
         cfg = self.cfg
         dataset = SegmentationDataset(self.cache, self.train_ids, cfg.img_size, train=True,
                                       augment=None if cfg.augment else _NO_AUGMENT)
-        loader = build_loader(dataset, cfg.batch_size, shuffle=True, seed=cfg.seed + self.ctx.rank,
+        loader = build_loader(dataset, cfg.batch_size, shuffle=True, seed=cfg.seed,
                               num_workers=cfg.num_workers, device=self.device, drop_last=len(dataset) > cfg.batch_size,
                               distributed=self.ctx.distributed)
         # The batch stream comes from the sampler's generator. Worker base seeds are drawn from
@@ -489,10 +489,8 @@ class _Trainer:
         bar.close()
         partial["train_seconds"] += time.perf_counter() - t0
         t1 = time.perf_counter()
-        scores = {h: float("nan") for h in HEADS}
-        if self.ctx.is_main:
-            scores = validate(p.model, self.cache, self.val_ids, cfg.img_size, self.device, amp=self.amp,
-                              progress=self.progress)
+        scores = self.ctx.on_main(lambda: validate(p.model, self.cache, self.val_ids, cfg.img_size, self.device,
+                                                   amp=self.amp, progress=self.progress))
         _set_train_mode(p.model)
         score = scores[p.stage.selection_head]
         improved = _better(score, best["score"])
@@ -500,10 +498,14 @@ class _Trainer:
             best = {"epoch": epoch + 1, "score": score}
         n = max(partial["steps"], 1)
         world = self.ctx.world_size
+        keys = ["loss_total", *(f"loss_{h}" for h in p.stage.loss_heads)]
+        # every rank runs the same number of steps, so the mean of the ranks' means is the mean over all steps
+        ranks = self.ctx.gather({k: partial[k] / n for k in keys})
+        means = {k: sum(r[k] for r in ranks) / world for k in keys}
         row = {
             "stage": p.k + 1, "stage_name": p.stage.name, "epoch": epoch + 1, "lr": partial["lr"],
-            **{f"loss_{h}": (partial[f"loss_{h}"] / n if h in p.stage.loss_heads else float("nan")) for h in HEADS},
-            "loss_total": partial["loss_total"] / n,
+            **{f"loss_{h}": means.get(f"loss_{h}", float("nan")) for h in HEADS},
+            "loss_total": means["loss_total"],
             **{f"val_miou_{h}": scores[h] for h in HEADS}, "val_score": score,
             "seconds": partial["train_seconds"] + time.perf_counter() - t1,
             "images_per_s": partial["images"] * world / max(partial["train_seconds"], 1e-9),

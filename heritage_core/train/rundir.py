@@ -19,7 +19,9 @@ Rules (:func:`prepare_run_dir`):
 * ``status: running`` or ``failed``: the run resumes from its last checkpoint; ``run.json`` keeps its first
   provenance and appends {at, git_commit, previous_status, previous_error} to ``resumed``.
 
-``force`` empties the folder (except the lock) before a fresh start.
+* no ``run.json`` but other files: :class:`~heritage_core.errors.RunError` (not a run directory), unless ``force``.
+
+``force`` removes :data:`RUN_ENTRIES` (and nothing else) before a fresh start.
 """
 from __future__ import annotations
 
@@ -43,6 +45,7 @@ from heritage_core.taxonomy import HEADS
 
 __all__ = [
     "HISTORY_COLUMNS",
+    "RUN_ENTRIES",
     "run_lock",
     "read_run_info",
     "prepare_run_dir",
@@ -122,13 +125,17 @@ def update_run_info(run_dir: Path, **fields: Any) -> dict[str, Any]:
     return info
 
 
+#: What a run directory holds (``eval/`` is written by the evaluation, ``figures/`` by notebook 02); a forced
+#: restart removes these and nothing else.
+RUN_ENTRIES = ("run.json", "history.csv", "checkpoints", "eval", "figures")
+
+
 def _clear(run_dir: Path) -> None:
-    for entry in run_dir.iterdir():
-        if entry.name == ".lock":
-            continue
+    for name in RUN_ENTRIES:
+        entry = run_dir / name
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry)
-        else:
+        elif entry.exists() or entry.is_symlink():
             entry.unlink()
 
 
@@ -149,6 +156,12 @@ def prepare_run_dir(run_dir: Path, info: dict[str, Any], force: bool) -> str:
         RunError: ``run.json`` has another params hash and ``force`` is False.
     """
     path = run_dir / "run.json"
+    others = sorted(p.name for p in run_dir.iterdir() if p.name != ".lock")
+    if not path.is_file() and others and not force:
+        raise RunError(
+            f"run dir '{run_dir}' is not empty ({others[:5]}) but holds no run.json, so it is not a run directory; "
+            f"choose a new or empty folder, or pass force=True to remove {list(RUN_ENTRIES)} there and start"
+        )
     if path.is_file():
         old = read_run_info(run_dir)
         same = old.get("params_hash") == info["params_hash"]

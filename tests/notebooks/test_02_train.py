@@ -24,12 +24,14 @@ def test_02_trains_all_stages_and_plots(synthetic_cache: Path, tmp_path: Path) -
         str(NOTEBOOK), str(executed), kernel_name="python3", progress_bar=False,
         parameters={"smoke": True, "cache_dir": str(synthetic_cache), "manifest_path": str(manifest),
                     "variant": "curriculum", "epochs_scale": 1.0, "stage_epochs": None, "encoder": "convnext_atto",
-                    "pretrained": None, "img_size": 64, "batch_size": 4, "seed": 0, "device": "cpu", "num_workers": 0,
+                    "pretrained": None, "img_size": 64, "batch_size": 4, "decoder_channels": 32,
+                    "max_batches_per_epoch": None, "class_weights": True, "augment": True, "amp": False, "seed": 0, "device": "cpu", "num_workers": 0,
                     "run_dir": str(run_dir), "force": False, "progress": False},
     )
     info = read_run_info(run_dir)
     assert info["status"] == "finished" and info["variant"] == "curriculum" and info["img_size"] == 64
     assert info["params"]["stage_epochs"] == [1, 1, 1] and info["params"]["max_batches_per_epoch"] == 2
+    assert info["params"]["decoder_channels"] == 32 and set(info["class_weights"]) == {"binary", "coarse", "fine"}
     history = pd.read_csv(run_dir / "history.csv")
     assert tuple(history.columns) == HISTORY_COLUMNS
     assert history["stage_name"].tolist() == ["binary", "coarse", "fine"]
