@@ -130,7 +130,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--steps", type=int, default=5, help="steps per timed block")
     parser.add_argument("--blocks", type=int, default=4, help="alternating blocks per loop")
-    parser.add_argument("--epochs", type=int, default=5, help="epochs per loop in the epoch comparison (first one is warm-up)")
+    parser.add_argument("--epochs", type=int, default=5,
+                        help="epochs per loop in the epoch comparison (first one is warm-up)")
     parser.add_argument("--num-workers", type=int, default=0)
     args = parser.parse_args(argv)
     device = torch.device(args.device)

@@ -143,7 +143,8 @@ def manifest(synthetic_cache: Path, tmp_path_factory: pytest.TempPathFactory) ->
 def curriculum(synthetic_cache: Path, manifest: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
     """The curriculum variant, one epoch of 2 batches per stage, with class weights; reads spied."""
     run_dir = tmp_path_factory.mktemp("runs") / "curriculum"
-    cfg = tiny_config(synthetic_cache, manifest, run_dir, variant="curriculum", stage_epochs=[1, 1, 1], class_weights=True)
+    cfg = tiny_config(synthetic_cache, manifest, run_dir, variant="curriculum", stage_epochs=[1, 1, 1],
+                      class_weights=True)
     with spy_cache_reads() as seen:
         train_run(cfg)
     seed_everything(0)
@@ -201,7 +202,8 @@ def test_history_and_run_json(curriculum: dict) -> None:
     assert hist["lr"].tolist() == pytest.approx([0.5e-5, 0.5 * 5e-5, 0.5e-4])
     assert hist[["loss_coarse", "loss_fine"]].iloc[0].isna().all() and np.isnan(hist["loss_fine"].iloc[1])
     assert hist[[f"loss_{h}" for h in HEADS]].iloc[2].notna().all()
-    assert hist["val_score"].tolist() == [hist["val_miou_binary"][0], hist["val_miou_coarse"][1], hist["val_miou_fine"][2]]
+    assert hist["val_score"].tolist() == [hist["val_miou_binary"][0], hist["val_miou_coarse"][1],
+                                          hist["val_miou_fine"][2]]
     assert hist["peak_mem_mb"].isna().all() and (hist["images_per_s"] > 0).all()
     info = read_run_info(run_dir)
     for key in ("params", "params_hash", "variant", "arch", "fold", "seed", "encoder", "img_size", "cache", "manifest",
@@ -209,7 +211,8 @@ def test_history_and_run_json(curriculum: dict) -> None:
                 "best_checkpoint", "class_weights", "trainable_params", "selection"):
         assert key in info, key
     assert info["status"] == "finished" and info["best_checkpoint"] == "checkpoints/stage3_best.pt"
-    assert info["class_weights"]["fine"]["method"] == "inverse_sqrt" and len(info["class_weights"]["fine"]["weights"]) == 16
+    fine_weights = info["class_weights"]["fine"]
+    assert fine_weights["method"] == "inverse_sqrt" and len(fine_weights["weights"]) == 16
     total = info["trainable_params"]["3"]["total"]
     heads = {h: sum(v.numel() for k, v in curriculum["init"].items() if k.startswith(f"heads.{h}.")) for h in HEADS}
     assert info["trainable_params"]["3"]["trainable"] == total
@@ -287,7 +290,9 @@ def test_failed_run_records_error_then_resumes_and_force_restarts(
 
 
 # ------------------------------------------------------------------------------------ ignore label 255
-def test_all_ignore_image_leaks_into_no_loss_and_no_class(synthetic_cache: Path, manifest: Path, tmp_path: Path) -> None:
+def test_all_ignore_image_leaks_into_no_loss_and_no_class(
+    synthetic_cache: Path, manifest: Path, tmp_path: Path
+) -> None:
     cache_dir = tmp_path / "cache"
     shutil.copytree(synthetic_cache, cache_dir)
     cache = open_cache(cache_dir)

@@ -25,7 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train one run (all stages of a variant) from a YAML file of TrainConfig fields; resumes an "
         "unfinished run in the same run_dir, does nothing for a finished one unless --force.",
     )
-    parser.add_argument("--config", required=True, help="YAML file with the TrainConfig fields (unknown keys are errors)")
+    parser.add_argument("--config", required=True,
+                        help="YAML file with the TrainConfig fields (unknown keys are errors)")
     parser.add_argument("--force", action="store_true", help="retrain a finished run or overwrite another run's dir")
     return parser
 

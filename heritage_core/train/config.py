@@ -116,7 +116,9 @@ def _parse_stage(raw: Any, where: str) -> Stage:
         raise ConfigError(f"{where}: warmup_fraction must be a number in [0, 1), got {warmup!r}")
     heads, patterns = raw["loss_heads"], raw["trainable"]
     if not isinstance(heads, list) or not heads or any(h not in HEADS for h in heads) or len(set(heads)) != len(heads):
-        raise ConfigError(f"{where}: loss_heads must be a non-empty list of distinct heads from {list(HEADS)}, got {heads!r}")
+        raise ConfigError(
+            f"{where}: loss_heads must be a non-empty list of distinct heads from {list(HEADS)}, got {heads!r}"
+        )
     if not isinstance(patterns, list) or not patterns or any(not isinstance(p, str) or not p for p in patterns):
         raise ConfigError(f"{where}: trainable must be a non-empty list of fnmatch patterns, got {patterns!r}")
     return Stage(
@@ -151,19 +153,25 @@ def load_variants(path: str | Path | None = None) -> dict[str, Variant]:
         where = f"variants file '{p}', variant '{name}'"
         allowed = {"arch", "description", "stages"}
         if not isinstance(spec, dict) or set(spec) - allowed or "arch" not in spec or "stages" not in spec:
-            raise ConfigError(f"{where}: must be a mapping with keys arch, stages and optional description, got {spec!r}")
+            raise ConfigError(
+                f"{where}: must be a mapping with keys arch, stages and optional description, got {spec!r}"
+            )
         if spec["arch"] not in _ARCHS:
             raise ConfigError(f"{where}: arch '{spec['arch']}' is not one of {list(_ARCHS)}")
         if not isinstance(spec["stages"], list) or not spec["stages"]:
             raise ConfigError(f"{where}: stages must be a non-empty list")
         stages = tuple(_parse_stage(s, f"{where}, stage {i + 1}") for i, s in enumerate(spec["stages"]))
         if spec["arch"] == "flat" and any(s.loss_heads != ("fine",) for s in stages):
-            raise ConfigError(f"{where}: the flat architecture has the fine head only; every stage needs loss_heads [fine]")
+            raise ConfigError(
+                f"{where}: the flat architecture has the fine head only; every stage needs loss_heads [fine]"
+            )
         out[str(name)] = Variant(str(name), spec["arch"], str(spec.get("description", "")), stages)
     return out
 
 
-def resolve_stages(variant: Variant, epochs_scale: float = 1.0, stage_epochs: list[int] | None = None) -> tuple[Stage, ...]:
+def resolve_stages(
+    variant: Variant, epochs_scale: float = 1.0, stage_epochs: list[int] | None = None
+) -> tuple[Stage, ...]:
     """The stages of ``variant`` with the epoch override applied (see the module docstring).
 
     Args:
@@ -207,7 +215,8 @@ def trainable_mask(param_names: list[str], stage: Stage) -> dict[str, bool]:
     """
     for pattern in stage.trainable:
         if not any(fnmatch.fnmatchcase(n, pattern) for n in param_names):
-            tops = sorted({n.split(".")[0] + ".*" for n in param_names} | {".".join(n.split(".")[:2]) + ".*" for n in param_names if n.startswith("heads.")})
+            tops = sorted({n.split(".")[0] + ".*" for n in param_names}
+                          | {".".join(n.split(".")[:2]) + ".*" for n in param_names if n.startswith("heads.")})
             raise ConfigError(
                 f"stage '{stage.name}': trainable pattern '{pattern}' matches no parameter of the model; "
                 f"parameter names start with {tops}"
@@ -312,15 +321,18 @@ class TrainConfig:
             ("decoder_channels", self.decoder_channels >= 1, ">= 1"),
             ("num_workers", self.num_workers >= 0, ">= 0"),
             ("grad_clip_norm", self.grad_clip_norm is None or self.grad_clip_norm > 0, "> 0 or null"),
-            ("max_batches_per_epoch", self.max_batches_per_epoch is None or self.max_batches_per_epoch >= 1, ">= 1 or null"),
-            ("device", self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"), "auto, cpu, cuda or cuda:N"),
+            ("max_batches_per_epoch", self.max_batches_per_epoch is None or self.max_batches_per_epoch >= 1,
+             ">= 1 or null"),
+            ("device", self.device in ("auto", "cpu") or self.device.startswith("cuda"), "auto, cpu, cuda or cuda:N"),
         ]
         for name, ok, allowed in checks:
             if not ok:
                 raise ConfigError(f"TrainConfig.{name} = {getattr(self, name)!r}; it must be {allowed}")
         if self.stage_epochs is not None:
             if any(isinstance(e, bool) or not isinstance(e, int) or e < 1 for e in self.stage_epochs):
-                raise ConfigError(f"TrainConfig.stage_epochs = {self.stage_epochs!r}; it must be a list of integers >= 1 or null")
+                raise ConfigError(
+                    f"TrainConfig.stage_epochs = {self.stage_epochs!r}; it must be a list of integers >= 1 or null"
+                )
             self.stage_epochs = [int(e) for e in self.stage_epochs]
         if set(self.loss_weights) != set(HEADS) or any(
             isinstance(w, bool) or not isinstance(w, (int, float)) or w < 0 for w in self.loss_weights.values()
@@ -333,7 +345,10 @@ class TrainConfig:
         self.weight_decay = float(self.weight_decay)
         variants = load_variants(self.variants_file)
         if self.variant not in variants:
-            raise ConfigError(f"TrainConfig.variant = '{self.variant}' is not one of {list(variants)} in '{self.variants_file or VARIANTS_PATH}'")
+            raise ConfigError(
+                f"TrainConfig.variant = '{self.variant}' is not one of {list(variants)} in "
+                f"'{self.variants_file or VARIANTS_PATH}'"
+            )
         resolve_stages(variants[self.variant], self.epochs_scale, self.stage_epochs)
 
     # ------------------------------------------------------------------ construction
@@ -392,7 +407,8 @@ class TrainConfig:
         """The parameters that decide a run's numbers: every field but :data:`EXECUTION_FIELDS` and the input
         paths (their content enters the hash through the dataset fingerprint and the manifest's digest), plus
         the architecture and the resolved stages (so editing the variants file changes the identity)."""
-        d = {k: v for k, v in self.to_dict().items() if k not in EXECUTION_FIELDS + ("cache_dir", "manifest_path", "variants_file")}
+        left_out = (*EXECUTION_FIELDS, "cache_dir", "manifest_path", "variants_file")
+        d = {k: v for k, v in self.to_dict().items() if k not in left_out}
         d["arch"] = self.variant_spec().arch
         d["stages"] = [s.to_dict() for s in self.stages()]
         return d

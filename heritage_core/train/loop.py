@@ -53,7 +53,13 @@ from heritage_core.models import create_model, predict
 from heritage_core.runs import git_commit, package_versions, params_hash, sha256_file
 from heritage_core.splits import load_manifest
 from heritage_core.taxonomy import HEADS, default_taxonomy
-from heritage_core.train.checkpoint import capture_rng_state, checkpoint_path, load_checkpoint, restore_rng_state, save_checkpoint
+from heritage_core.train.checkpoint import (
+    capture_rng_state,
+    checkpoint_path,
+    load_checkpoint,
+    restore_rng_state,
+    save_checkpoint,
+)
 from heritage_core.train.config import Stage, TrainConfig, trainable_mask
 from heritage_core.train.distributed import DistContext, init_distributed, resolve_device
 from heritage_core.train.preemption import PreemptedError, PreemptionGuard, requeue_slurm_job
@@ -95,7 +101,9 @@ def _build_optimizer(model: nn.Module, lr: float, weight_decay: float) -> torch.
     return torch.optim.AdamW([g for g in groups if g["params"]], lr=lr)
 
 
-def _build_scheduler(optimizer: torch.optim.Optimizer, stage: Stage, steps_per_epoch: int) -> torch.optim.lr_scheduler.LambdaLR:
+def _build_scheduler(
+    optimizer: torch.optim.Optimizer, stage: Stage, steps_per_epoch: int
+) -> torch.optim.lr_scheduler.LambdaLR:
     total = stage.epochs * steps_per_epoch
     warmup = round(stage.warmup_fraction * total)
 
@@ -194,7 +202,8 @@ def validate(
     taxonomy = default_taxonomy()
     counts = {h: SegCounts(h, taxonomy.names(h)) for h in HEADS}
     for item_id in tqdm(ids, desc="val", leave=False, disable=not progress):
-        logits = predict_logits(model, cache.load_image(item_id), mode="resize", img_size=img_size, device=device, amp=amp)
+        logits = predict_logits(model, cache.load_image(item_id), mode="resize", img_size=img_size, device=device,
+                                amp=amp)
         preds = predict({h: v[None] for h, v in logits.items()})
         mask, level = cache.load_mask(item_id), cache.label_level(item_id)
         for head in HEADS[: HEADS.index(level) + 1]:
@@ -356,7 +365,8 @@ class _Trainer:
                 raise
             except BaseException as exc:
                 if self.ctx.is_main:
-                    update_run_info(self.run_dir, status="failed", error=f"{type(exc).__name__}: {exc}", failed=now_iso())
+                    update_run_info(self.run_dir, status="failed", error=f"{type(exc).__name__}: {exc}",
+                                    failed=now_iso())
                 raise
         return self.run_dir
 
@@ -375,7 +385,8 @@ class _Trainer:
                 self.history = list(ckpt["history"])
                 model.load_state_dict(ckpt["model"])
             elif k > 0:
-                model.load_state_dict(load_checkpoint(checkpoint_path(self.run_dir, k, "best"), self.params_hash)["model"])
+                best = load_checkpoint(checkpoint_path(self.run_dir, k, "best"), self.params_hash)
+                model.load_state_dict(best["model"])
             self._run_stage(k, model, ckpt)
             ckpt = None
         self.ctx.barrier()
@@ -416,7 +427,9 @@ class _Trainer:
             counts[str(k + 1)] = {"stage_name": stage.name, "trainable": n_train, "total": n_total}
             update_run_info(self.run_dir, trainable_params=counts)
         optimizer = _build_optimizer(model, stage.lr, cfg.weight_decay)
-        steps = len(self.loader) if cfg.max_batches_per_epoch is None else min(len(self.loader), cfg.max_batches_per_epoch)
+        steps = len(self.loader)
+        if cfg.max_batches_per_epoch is not None:
+            steps = min(steps, cfg.max_batches_per_epoch)
         scheduler = _build_scheduler(optimizer, stage, steps)
         loss_fn = HierarchicalLoss(weights=cfg.loss_weights, heads=stage.loss_heads,
                                    class_weights={h: w for h, w in self.class_weights.items() if h in stage.loss_heads})
@@ -441,7 +454,9 @@ class _Trainer:
                 raise PreemptedError(f"preempted by {self.guard.signal_name or 'a signal on another rank'} after stage "
                                      f"{k + 1} epoch {epoch + 1}; checkpoint saved, re-run to resume")
 
-    def _run_epoch(self, p: _StageParts, epoch: int, best: dict[str, Any], ckpt: dict[str, Any] | None) -> dict[str, Any]:
+    def _run_epoch(
+        self, p: _StageParts, epoch: int, best: dict[str, Any], ckpt: dict[str, Any] | None
+    ) -> dict[str, Any]:
         cfg, gen = self.cfg, self.sampler_generator
         if self.ctx.distributed:
             self.loader.sampler.set_epoch(sum(s.epochs for s in self.stages[: p.k]) + epoch)
@@ -469,8 +484,9 @@ class _Trainer:
         t0 = time.perf_counter()
         for step, batch in zip(range(skip, p.steps), batches):
             partial["lr"] = float(p.optimizer.param_groups[0]["lr"])
-            total, per_head = train_step(p.train_model, batch, p.loss_fn, p.optimizer, p.scheduler, device=self.device,
-                                         amp=self.amp, channels_last=self.channels_last, grad_clip_norm=cfg.grad_clip_norm)
+            total, per_head = train_step(p.train_model, batch, p.loss_fn, p.optimizer, p.scheduler,
+                                         device=self.device, amp=self.amp, channels_last=self.channels_last,
+                                         grad_clip_norm=cfg.grad_clip_norm)
             partial["loss_total"] += total
             for h, v in per_head.items():
                 partial[f"loss_{h}"] += v

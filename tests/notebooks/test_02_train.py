@@ -25,7 +25,8 @@ def test_02_trains_all_stages_and_plots(synthetic_cache: Path, tmp_path: Path) -
         parameters={"smoke": True, "cache_dir": str(synthetic_cache), "manifest_path": str(manifest),
                     "variant": "curriculum", "epochs_scale": 1.0, "stage_epochs": None, "encoder": "convnext_atto",
                     "pretrained": None, "img_size": 64, "batch_size": 4, "decoder_channels": 32,
-                    "max_batches_per_epoch": None, "class_weights": True, "augment": True, "amp": False, "seed": 0, "device": "cpu", "num_workers": 0,
+                    "max_batches_per_epoch": None, "class_weights": True, "augment": True, "amp": False, "seed": 0,
+                    "device": "cpu", "num_workers": 0,
                     "run_dir": str(run_dir), "force": False, "progress": False},
     )
     info = read_run_info(run_dir)
