@@ -78,6 +78,18 @@ def _cmd_paper(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from heritage_core.train import PREEMPTED_EXIT_CODE, PreemptedError, TrainConfig, train_run
+
+    try:
+        run_dir = train_run(TrainConfig.from_yaml(args.config), force=args.force)
+    except PreemptedError as exc:
+        print(f"PreemptedError: {exc}", file=sys.stderr)
+        return PREEMPTED_EXIT_CODE
+    print(run_dir)
+    return 0
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from heritage_core.evaluate import evaluate_run, summary_table
 
@@ -174,6 +186,15 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--seed", type=int, default=0, help="resampling seed (default: 0)")
     q.add_argument("--csv", help="also write the table (fractions) to this CSV file")
     q.set_defaults(func=_cmd_metrics_summarise)
+
+    p = sub.add_parser("train", help="train one run (all stages of a variant) from a YAML config (notebook 02)",
+                       description="Train, resume or (when finished) skip the run described by a YAML file of "
+                       "TrainConfig fields. Exit 75 after a preemption (checkpoint saved; re-run to resume). "
+                       "Multi-GPU: torchrun --nproc_per_node=N -m heritage_core.train --config run.yaml")
+    p.add_argument("--config", required=True, help="YAML file of TrainConfig fields (unknown keys are errors)")
+    p.add_argument("--force", action="store_true",
+                   help="retrain a finished run, or overwrite a run dir made with other parameters")
+    p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("evaluate", help="score a finished run and write RUN_DIR/eval/ (notebook 03)",
                        description="Predict val/id_test/ood_test at native resolution, write per-image counts, "

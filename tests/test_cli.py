@@ -10,7 +10,7 @@ from heritage_core.cli import main
 
 COMMANDS = [
     [], ["synth"], ["ingest"], ["data"], ["data", "check"], ["splits"], ["metrics"], ["metrics", "summarise"],
-    ["evaluate"], ["dg"], ["film"], ["report"], ["paper"], ["suite"], ["suite", "run"], ["suite", "submit"], ["suite", "status"],
+    ["train"], ["evaluate"], ["dg"], ["film"], ["report"], ["paper"], ["suite"], ["suite", "run"], ["suite", "submit"], ["suite", "status"],
 ]
 
 
