@@ -1,7 +1,7 @@
 """Checkpoints: atomic saves, ``weights_only`` loads, and the random-number state that makes resume exact.
 
-A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts, so ``torch.load(...,
-weights_only=True)`` reads it. Keys:
+A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts, so it loads with
+``torch.load(path, weights_only=True)``. Keys:
 
 ``model`` (state dict), ``optimizer``, ``scheduler``, ``rng`` (:func:`capture_rng_state`), ``stage`` (1-based),
 ``stage_name``, ``epoch`` (epochs of the stage finished), ``step_in_epoch`` (0 at an epoch boundary; else the
