@@ -150,3 +150,16 @@ def test_file_errors(tmp_path: Path) -> None:
         load_profile(_write(tmp_path, "grid: [unclosed\n"))
     named = load_profile(_write(tmp_path, "grid: {variants: [flat], encoders: [convnext_atto]}\n", "my-suite.yaml"))
     assert named.name == "my-suite"
+
+
+def test_film_profile_defaults_are_the_film_recipe() -> None:
+    """profiles.py stays torch-free, so FilmSpec repeats FilmParams' defaults: they must not drift apart."""
+    import dataclasses
+
+    from heritage_core.film import FilmParams
+    from heritage_core.profiles import FilmSpec
+
+    recipe = {f.name: f.default for f in dataclasses.fields(FilmParams)}
+    spec = {f.name: f.default for f in dataclasses.fields(FilmSpec) if f.name != "film_dir"}
+    assert spec and all(name in recipe for name in spec)
+    assert {name: recipe[name] for name in spec} == spec
