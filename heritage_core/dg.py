@@ -54,6 +54,7 @@ __all__ = [
     "VARIANT_ORDER",
     "GAP_METRICS",
     "find_run_dirs",
+    "load_evaluations",
     "run_rows",
     "collect_results",
     "write_results",
@@ -118,6 +119,27 @@ def find_run_dirs(runs: str | Path | Sequence[str | Path]) -> list[Path]:
     if not found:
         raise RunError(f"no run directories (folders with run.json) under {runs!r}; train runs first")
     return sorted(found)
+
+
+def load_evaluations(runs: str | Path | Sequence[str | Path], caller: str) -> list[Evaluation]:
+    """The evaluations of every evaluated run under ``runs`` (runs not evaluated yet are passed over).
+
+    Args:
+        runs: as for :func:`find_run_dirs`.
+        caller: name of the calling function, for the error message.
+
+    Raises:
+        RunError: no run under ``runs`` has been evaluated.
+    """
+    evaluations = []
+    for run_dir in find_run_dirs(runs):
+        try:
+            evaluations.append(load_evaluation(run_dir))
+        except RunError:
+            continue
+    if not evaluations:
+        raise RunError(f"{caller}: no evaluated run under {runs!r}; evaluate runs first (03_evaluate)")
+    return evaluations
 
 
 def _suite_name(run_dir: Path) -> str:
@@ -428,14 +450,7 @@ def compare_variants(
         RunError: no evaluated run.
         DataError: paired runs scored on different images (different manifests).
     """
-    evaluations = []
-    for run_dir in find_run_dirs(runs):
-        try:
-            evaluations.append(load_evaluation(run_dir))
-        except RunError:
-            continue
-    if not evaluations:
-        raise RunError(f"compare_variants: no evaluated run under {runs!r}; evaluate runs first (03_evaluate)")
+    evaluations = load_evaluations(runs, "compare_variants")
     groups: dict[tuple[str, str, str, str, int], dict[str, Evaluation]] = {}
     for ev in evaluations:
         e = ev.eval_info

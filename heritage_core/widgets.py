@@ -581,17 +581,9 @@ def iou_inspector(
         RunError: no evaluated run.
         ConfigError: an unknown partition, head or class.
     """
-    from heritage_core.dg import find_run_dirs
-    from heritage_core.errors import RunError
+    from heritage_core.dg import load_evaluations
 
-    evaluations = []
-    for run_dir in find_run_dirs(runs):
-        try:
-            evaluations.append(load_evaluation(run_dir))
-        except RunError:
-            continue
-    if not evaluations:
-        raise RunError(f"iou_inspector: no evaluated run under {runs!r}; evaluate runs first (03_evaluate)")
+    evaluations = load_evaluations(runs, "iou_inspector")
     first = evaluations[0]
     parts = first.evaluated_partitions
     if partition is None:
