@@ -93,7 +93,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from heritage_core.evaluate import evaluate_run, summary_table
 
-    out = evaluate_run(args.run_dir, partitions=args.partitions, mode=args.mode, tile=args.tile, overlap=args.overlap,
+    out = evaluate_run(args.run_dir, partitions=args.partitions, score_cache=args.score_cache,
                        consistent=args.consistent, device=args.device, smoke=args.smoke,
                        n_resamples=args.resamples, seed=args.seed)
     print(summary_table(out["metrics"]).to_string(index=False, float_format=lambda v: f"{100 * v:.1f}"))
@@ -197,13 +197,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("evaluate", help="score a finished run and write RUN_DIR/eval/ (notebook 03)",
-                       description="Predict val/id_test/ood_test at native resolution, write per-image counts, "
-                       "metrics.json (bootstrap CIs) and eval.json. Only finished runs; eval/ is replaced atomically.")
+                       description="Predict val/id_test/ood_test as the run's validation did (sliding windows at the "
+                       "cache's scale, the run's tile, overlap and precision), write per-image counts, metrics.json "
+                       "(bootstrap CIs, all-Clean floors) and eval.json. Only finished runs; eval/ is replaced "
+                       "atomically.")
     p.add_argument("run_dir", help="finished run directory")
     p.add_argument("--partitions", nargs="+", default=["val", "id_test", "ood_test"], help="partitions to score")
-    p.add_argument("--mode", choices=["sliding", "resize"], default="sliding", help="inference mode (default: sliding)")
-    p.add_argument("--tile", type=int, default=None, help="tile side in px (default: the run's img_size)")
-    p.add_argument("--overlap", type=float, default=0.25, help="tile overlap fraction (default: 0.25)")
+    p.add_argument("--score-cache", default=None,
+                   help="cache of the same source at a larger long side whose masks are scored (default: the run's)")
     p.add_argument("--consistent", action="store_true", help="also score hierarchy-consistent (path-sum) predictions")
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     p.add_argument("--resamples", type=int, default=10000, help="bootstrap resamples (default: 10000)")

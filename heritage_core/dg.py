@@ -11,8 +11,10 @@ ci_low, ci_high, n_images, domain``
 * ``partition``: ``val``, ``id_test``, ``ood_test``, or ``gap`` (ID − OOD, see below).
 * ``head``: a scored head of :mod:`heritage_core.evaluate` (``binary``, ``coarse``, ``fine``,
   ``binary_from_fine``, ``coarse_from_fine``, ``*_consistent``), or ``hierarchy`` for the violation rate.
-* ``metric``: ``miou``, ``macc``, ``mdice``, ``aacc`` and ``violation_rate`` (``class_name`` ""); per class
-  (``class_name`` set): ``iou``, ``acc``, ``dice``, ``support_px``; per domain (``domain`` set, e.g.
+* ``metric``: ``miou``, ``macc``, ``mdice``, ``aacc``, ``floor_miou`` (the all-Clean predictor on the same
+  images, :func:`heritage_core.metrics.all_clean_counts`) and ``violation_rate`` (``class_name`` ""); for
+  ``id_test``/``ood_test`` of a run with both, ``miou_common`` and ``floor_miou_common`` (over the classes
+  labelled in at least two images of both test sets); per class (``class_name`` set): ``iou``, ``acc``, ``dice``, ``support_px``, ``floor_iou``; per domain (``domain`` set, e.g.
   ``material=Paper``): ``domain_miou``, ``domain_macc``, ``domain_mdice``, ``domain_aacc``. Domain rows carry
   their own metric names so a filter on ``metric == "miou"`` never mixes them in.
 * ``value`` is a fraction in [0, 1] (pixels for ``support_px``); NaN where undefined
@@ -20,10 +22,14 @@ ci_low, ci_high, n_images, domain``
   interval (``miou`` and ``iou``), NaN otherwise. ``n_images``: images scored on that head (for ``gap``
   rows the ID plus the OOD images).
 
-**DG gap.** For each run and scored head, ``gap = metric(id_test) − metric(ood_test)``, exactly the
-difference of the two partitions' values. Its interval (``miou`` and per-class ``iou``) is a two-sample
-bootstrap that resamples each test set independently (:func:`heritage_core.stats.gap_ci`). Runs of the
-``random`` protocol have no ``ood_test`` and so no gap rows. :func:`summarise_over_folds` then averages
+**DG gap.** For each run and scored head, ``gap miou = miou_common(id_test) − miou_common(ood_test)``: both
+over one class set, the classes with labelled pixels in both test sets of the fold, fixed across bootstrap
+resamples (:func:`heritage_core.stats.common_classes`); a class that only one set holds, or that is predicted
+but absent, would otherwise move the gap with the sets' sizes and class mix (``benchmarks/bench_calibration``).
+``n_classes_common`` records the set's size, ``floor_miou`` the floor's gap, ``aacc`` the pixel-accuracy gap,
+and per-class ``iou`` rows the per-class gaps (NaN outside the common set). Intervals are two-sample
+bootstraps that resample each test set independently, by source group (:func:`heritage_core.stats.gap_ci`).
+Runs of the ``random`` protocol have no ``ood_test`` and so no gap rows. :func:`summarise_over_folds` then averages
 over folds within each seed and reports mean ± SE over seeds (SE with ddof=1).
 
 **Paired comparisons.** :func:`compare_variants` compares variants trained with the same fold, encoder and
@@ -44,9 +50,20 @@ import pandas as pd
 
 from heritage_core.errors import ConfigError, DataError, RunError
 from heritage_core.evaluate import BASE_HEAD, Evaluation, load_evaluation
-from heritage_core.metrics import SegCounts
+from heritage_core.metrics import SegCounts, all_clean_counts
 from heritage_core.runs import atomic_write_bytes, atomic_write_text
-from heritage_core.stats import class_iou, gap_ci, holm, mean_iou, mean_se, paired_bootstrap, paired_permutation_test
+from heritage_core.stats import (
+    bootstrap_ci,
+    class_iou,
+    common_classes,
+    gap_ci,
+    holm,
+    mean_iou,
+    mean_iou_over,
+    mean_se,
+    paired_bootstrap,
+    paired_permutation_test,
+)
 
 __all__ = [
     "RESULT_COLUMNS",
@@ -67,6 +84,7 @@ __all__ = [
     "DGParams",
     "check_dg_params",
     "run_dg_analysis",
+    "write_headline",
 ]
 
 #: Columns of the tidy results table, in order.
@@ -80,9 +98,10 @@ COMPARISON_COLUMNS = (
     "value_a", "value_b", "delta", "ci_low", "ci_high", "p_value", "p_holm", "significant", "n_images",
 )
 #: The ablation's variants, from the baseline to the full method; comparisons go left to right.
-VARIANT_ORDER = ("flat", "hierarchical", "curriculum_only", "curriculum")
-#: Aggregate metrics that get a gap row (interval only for ``miou``).
-GAP_METRICS = ("miou", "macc", "mdice", "aacc")
+VARIANT_ORDER = ("flat", "hierarchical", "hierarchical_staged", "curriculum_only", "curriculum")
+#: Aggregate metrics that get a gap row: mIoU over the common class set (with an interval) and aAcc (pixels,
+#: no class set). mAcc and mDice would average different class sets in the two test sets and get none.
+GAP_METRICS = ("miou", "aacc")
 _AGGREGATES = ("miou", "macc", "mdice", "aacc")
 _CLASS_METRICS = (("iou", "iou"), ("acc", "acc"), ("dice", "dice"), ("support_px", "support_px"))
 _NAN = float("nan")
@@ -172,8 +191,15 @@ def _partition_rows(part: str, scores: dict[str, Any]) -> list[dict[str, Any]]:
             low, high = _ci(h.get("miou_ci")) if metric == "miou" else (_NAN, _NAN)
             rows.append(dict(partition=part, head=head, metric=metric, class_name="", value=_num(h[metric]),
                              ci_low=low, ci_high=high, n_images=n, domain=""))
+        floor = h.get("floor") or {}
+        low, high = _ci(floor.get("miou_ci"))
+        rows.append(dict(partition=part, head=head, metric="floor_miou", class_name="", value=_num(floor.get("miou")),
+                         ci_low=low, ci_high=high, n_images=n, domain=""))
         cls = h["classes"]
         for k, name in enumerate(cls["names"]):
+            rows.append(dict(partition=part, head=head, metric="floor_iou", class_name=name,
+                             value=_num((floor.get("iou") or [None] * len(cls["names"]))[k]), ci_low=_NAN,
+                             ci_high=_NAN, n_images=n, domain=""))
             for metric, key in _CLASS_METRICS:
                 low, high = ((_num(cls["iou_ci_low"][k]), _num(cls["iou_ci_high"][k])) if metric == "iou"
                              else (_NAN, _NAN))
@@ -194,6 +220,7 @@ def _partition_rows(part: str, scores: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _gap_rows(evaluation: Evaluation, n_resamples: int, seed: int) -> list[dict[str, Any]]:
+    """Gap rows of one run, every mIoU over the classes labelled in both test sets (:func:`~heritage_core.stats.common_classes`)."""
     parts = evaluation.metrics["partitions"]
     if not all(p in evaluation.evaluated_partitions for p in ("id_test", "ood_test")):
         return []
@@ -201,19 +228,38 @@ def _gap_rows(evaluation: Evaluation, n_resamples: int, seed: int) -> list[dict[
     rows: list[dict[str, Any]] = []
     for head in evaluation.scored_heads("id_test"):
         h_id, h_ood = parts["id_test"]["heads"][head], parts["ood_test"]["heads"].get(head)
-        if h_ood is None:
+        if h_id is None or h_ood is None or head not in ood_counts:
             continue
         c_id, c_ood = id_counts[head], ood_counts[head]
+        common = common_classes(c_id, c_ood)
         n = len(c_id) + len(c_ood)
-        enough = len(c_id) >= 2 and len(c_ood) >= 2
-        miou_ci = gap_ci(c_id, c_ood, mean_iou, n_resamples=n_resamples, seed=seed) if enough else None
-        class_ci = gap_ci(c_id, c_ood, class_iou, n_resamples=n_resamples, seed=seed) if enough else None
-        for metric in GAP_METRICS:
-            low, high = (float(miou_ci.low), float(miou_ci.high)) if metric == "miou" and miou_ci else (_NAN, _NAN)
-            rows.append(dict(partition="gap", head=head, metric=metric, class_name="",
-                             value=_num(h_id[metric]) - _num(h_ood[metric]), ci_low=low, ci_high=high,
+        enough = len(c_id.by_group()) >= 2 and len(c_ood.by_group()) >= 2
+        statistic = mean_iou_over(common)
+        models = {"": (c_id, c_ood), "floor_": (all_clean_counts(c_id), all_clean_counts(c_ood))}
+        for prefix, (a, b) in models.items():
+            for part, counts in (("id_test", a), ("ood_test", b)):
+                value = float(statistic(counts.intersection.sum(0), counts.union.sum(0)))
+                ci = bootstrap_ci(counts.by_group(), statistic, n_resamples=n_resamples, seed=seed) if enough else None
+                rows.append(dict(partition=part, head=head, metric=f"{prefix}miou_common", class_name="", value=value,
+                                 ci_low=float(ci.low) if ci else _NAN, ci_high=float(ci.high) if ci else _NAN,
+                                 n_images=len(counts), domain=""))
+            gap = gap_ci(a, b, classes=common, n_resamples=n_resamples, seed=seed) if enough else None
+            value = (float(statistic(a.intersection.sum(0), a.union.sum(0)))
+                     - float(statistic(b.intersection.sum(0), b.union.sum(0))))
+            rows.append(dict(partition="gap", head=head, metric=f"{prefix}miou", class_name="", value=value,
+                             ci_low=float(gap.low) if gap else _NAN, ci_high=float(gap.high) if gap else _NAN,
                              n_images=n, domain=""))
+        rows.append(dict(partition="gap", head=head, metric="n_classes_common", class_name="",
+                         value=float(common.sum()), ci_low=_NAN, ci_high=_NAN, n_images=n, domain=""))
+        rows.append(dict(partition="gap", head=head, metric="aacc", class_name="",
+                         value=_num(h_id["aacc"]) - _num(h_ood["aacc"]), ci_low=_NAN, ci_high=_NAN, n_images=n,
+                         domain=""))
+        class_ci = gap_ci(c_id, c_ood, class_iou, n_resamples=n_resamples, seed=seed) if enough else None
         for k, name in enumerate(h_id["classes"]["names"]):
+            if not common[k]:  # outside the common set: no comparable per-class gap
+                rows.append(dict(partition="gap", head=head, metric="iou", class_name=name, value=_NAN,
+                                 ci_low=_NAN, ci_high=_NAN, n_images=n, domain=""))
+                continue
             low, high = (float(class_ci.low[k]), float(class_ci.high[k])) if class_ci else (_NAN, _NAN)
             rows.append(dict(partition="gap", head=head, metric="iou", class_name=name,
                              value=_num(h_id["classes"]["iou"][k]) - _num(h_ood["classes"]["iou"][k]),
@@ -609,4 +655,55 @@ def run_dg_analysis(params: DGParams) -> dict[str, Path]:
     comparisons = compare_variants(params.runs, heads=params.heads, n_resamples=params.n_resamples,
                                    n_permutations=params.n_permutations, seed=params.seed)
     paths["comparisons"] = write_comparisons(comparisons, out)
+    paths |= write_headline(params.runs, out, heads=params.heads, n_resamples=params.n_resamples,
+                            n_permutations=params.n_permutations, seed=params.seed)
     return paths
+
+
+def write_headline(
+    runs: str | Path | Sequence[str | Path],
+    out_dir: str | Path,
+    *,
+    heads: Sequence[str] = ("fine",),
+    n_resamples: int = 10_000,
+    n_permutations: int = 10_000,
+    seed: int = 0,
+) -> dict[str, Path]:
+    """Write the headline tables of :mod:`heritage_core.headline` under ``out_dir``: ``headline.csv``,
+    ``headline_comparisons.csv``, ``budgets.csv``; the grid a variant must complete is the suite's plan
+    (``plan.json`` beside ``runs/``) when there is one.
+
+    Returns:
+        Name -> path.
+    """
+    from heritage_core.headline import budgets, headline_comparisons, headline_results
+
+    evaluations = load_evaluations(runs, "write_headline")
+    expected = _expected_cells(evaluations)
+    out_dir = Path(out_dir)
+    frames = {
+        "headline": headline_results(evaluations, heads=heads, n_resamples=n_resamples, seed=seed, expected=expected),
+        "headline_comparisons": headline_comparisons(evaluations, heads=heads, n_resamples=n_resamples,
+                                                     n_permutations=n_permutations, seed=seed, order=VARIANT_ORDER),
+        "budgets": budgets(evaluations),
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return {name: atomic_write_text(out_dir / f"{name}.csv", df.to_csv(index=False)) for name, df in frames.items()}
+
+
+def _expected_cells(evaluations: Sequence[Evaluation]) -> dict[str, set[tuple[str, int]]] | None:
+    """encoder -> the (fold, seed) cells of the suite's plan, when the runs belong to one suite."""
+    suites = {Path(p).resolve() for ev in evaluations for p in ev.run_dir.resolve().parents
+              if p.name == "runs" and (p.parent / "plan.json").is_file()}
+    if len(suites) != 1:
+        return None
+    from heritage_core.plan import load_plan
+
+    try:
+        profile = load_plan(next(iter(suites)).parent).profile
+    except Exception:  # a plan of an older version: fall back to the cells present
+        return None
+    cells: dict[str, set[tuple[str, int]]] = {}
+    for cell in profile.cells():
+        cells.setdefault(cell.encoder, set()).add((cell.fold, cell.seed))
+    return cells

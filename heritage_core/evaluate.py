@@ -1,42 +1,49 @@
-"""Evaluation of a finished run: native-resolution predictions, per-image counts, scores with bootstrap CIs.
+"""Evaluation of a finished run: predictions at the training scale, per-image counts, scores with CIs and floors.
 
-:func:`evaluate_run` predicts every image of the chosen partitions at its cached resolution (the size of its
-mask) with :func:`heritage_core.inference.predict_logits`, in ``sliding`` (tiles of ``tile`` px with
-fractional ``overlap``) or ``resize`` mode, and scores it once per *scored head*:
+:func:`evaluate_run` predicts every image of the chosen partitions exactly as the run's validation did (the
+scale rule): sliding windows of the run's ``tile`` and ``overlap`` over the cached image at its own scale, in
+the run's precision (:func:`heritage_core.inference.predict_logits`). Scores are computed at the cache's
+resolution (``dataset.max_side_px``: ARTeFACT's scans are downsized, so a 3 px line of a 4096 px scan is a
+fragment at 1024), or against the masks of a *score cache* of the same source at a larger long side, the
+logits resized to them. Each image is scored once per *scored head*:
 
 ================== ==================================================================================
 scored head        prediction (see :func:`heritage_core.models.predict`)
 ================== ==================================================================================
-binary, coarse     the model's own head (hierarchical); derived from the fine argmax (flat)
+binary, coarse     the model's own head when its final stage trained it; else derived from fine
 fine               the argmax of the fine head
 binary_from_fine   derived from the fine argmax through the taxonomy (every model)
-coarse_from_fine   derived from the fine argmax (every model; equal to ``coarse`` for flat models)
-\\*_consistent      best root-to-leaf path of the three heads (``consistent=True``, hierarchical only)
+coarse_from_fine   derived from the fine argmax (every model)
+\\*_consistent      best root-to-leaf path of the three heads (``consistent=True``, all heads live)
 ================== ==================================================================================
 
-Each scored head is compared with the label of its level (:data:`BASE_HEAD`): fine-level items are scored
-on every head (their mask mapped to coarse and binary with the taxonomy), binary-level items on the binary
-level only (``binary``, ``binary_from_fine``, ``binary_consistent``). Pixels labelled 255 are never scored.
+A head is *live* when the run's final stage has its loss (:func:`live_heads`): a flat model has only fine, and
+``curriculum_only`` leaves its binary and coarse heads stale after stage 2, so both score those levels from the
+fine head (and get no violation rate). Each scored head is compared with the label of its level
+(:data:`BASE_HEAD`): fine-level items are scored on every head (their mask mapped to coarse and binary with the
+taxonomy), binary-level items on the binary level only. Pixels labelled 255 are never scored. Every score is
+stored with its floor: the all-Clean predictor on the same labels (:func:`heritage_core.metrics.all_clean_counts`).
 
 Written under ``<run_dir>/eval/`` (the folder is rebuilt and swapped in atomically, so a re-evaluation
 replaces it whole):
 
-* ``<partition>.npz``: per-image counts of every scored head with its own image ids
+* ``<partition>.npz``: per-image counts of every scored head with its own image ids and their source groups
   (:func:`heritage_core.metrics.save_counts`), plus the summed confusion per head.
 * ``<partition>_pred.npz``: the predicted masks of ``binary``, ``coarse``, ``fine`` (and
   ``fine_consistent`` with ``consistent=True``) downsampled (nearest) so the long side is at most
   ``pred_max_side_px``, uint8, padded with 255 to a common square; keys ``format``, ``ids``, ``shape``
-  (N, 2: cached H, W), ``size`` (N, 2: stored h, w) and one (N, S, S) array per head. Every other scored
+  (N, 2: scored H, W), ``size`` (N, 2: stored h, w) and one (N, S, S) array per head. Every other scored
   head is a taxonomy mapping of one of them (``*_from_fine`` of ``fine``, ``*_consistent`` of
   ``fine_consistent``), see :func:`stored_prediction`. The inspector (:mod:`heritage_core.widgets`) reads
-  them with the image and mask from the cache, so it never re-runs the model (stored, not recomputed:
-  a suite's runs are inspected on machines without the GPU that trained them).
+  them with the image and mask from the cache, so it never re-runs the model.
 * ``metrics.json``: per partition and scored head: mIoU with its image-level bootstrap CI, mAcc, mDice,
-  aAcc, per-class IoU (with CI), Acc, Dice, support and the confusion matrix; the hierarchy violation
-  rate of the independent heads (violating / valid pixels summed over the partition); and per-domain
-  (``material``, ``content``) scores. Undefined values (NaN) are written as ``null``.
-* ``eval.json``: how the evaluation was made: inference mode, tile, overlap, consistent, checkpoint,
-  partitions evaluated or skipped (with the reason), image counts, timings, provenance.
+  aAcc, per-class IoU (with CI), Acc, Dice, support, the confusion matrix and the ``floor`` (all-Clean mIoU
+  with CI, per-class IoU, and whether the model's interval clears it); the hierarchy violation rate of the
+  live heads (violating / valid pixels summed over the partition); and per-domain (``material``,
+  ``content``) scores. Undefined values (NaN) are written as ``null``.
+* ``eval.json``: how the evaluation was made: tile, overlap, precision, input and scored resolution, live and
+  derived heads, consistent, checkpoint, partitions evaluated or skipped (with the reason), image counts,
+  timings, provenance.
 
 ``ood_test`` is empty in ``random`` manifests: it is skipped and recorded as skipped in both files.
 """
@@ -53,14 +60,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn.functional as F
 
 from heritage_core.data.cache import Cache, open_cache
 from heritage_core.errors import ConfigError, DataError, RunError
-from heritage_core.inference import INFERENCE_MODES, predict_logits
+from heritage_core.inference import precision_name, predict_logits
 from heritage_core.metrics import (
     ABSENT_CLASS_RULE,
+    FLOOR_NAME,
     SegCounts,
     SegMetrics,
+    all_clean_counts,
     load_counts,
     reduce_by_group,
     reduce_counts,
@@ -85,7 +95,9 @@ __all__ = [
     "PartitionResult",
     "evaluate_partition",
     "partition_metrics",
+    "clears_floor",
     "evaluate_run",
+    "live_heads",
     "Evaluation",
     "load_evaluation",
     "load_predictions",
@@ -96,7 +108,7 @@ __all__ = [
 ]
 
 #: Version of the layout of ``metrics.json``, ``eval.json`` and ``<partition>_pred.npz``.
-EVAL_FORMAT = 1
+EVAL_FORMAT = 2
 #: Partitions evaluated by default, in order.
 EVAL_PARTITIONS = ("val", "id_test", "ood_test")
 #: Label level each scored head is compared with.
@@ -225,48 +237,61 @@ def evaluate_partition(
     cache: Cache,
     ids: Sequence[str],
     *,
-    img_size: int,
-    mode: str = "sliding",
-    tile: int | None = None,
+    tile: int,
     overlap: float = 0.25,
+    amp: bool = False,
+    live_heads: Sequence[str] = HEADS,
     consistent: bool = False,
     device: str = "cpu",
     pred_max_side_px: int = 256,
+    score_cache: Cache | None = None,
     taxonomy: Taxonomy | None = None,
 ) -> PartitionResult:
     """Predict and score the images ``ids`` of a cache with a model (no files written).
 
+    The model sees each image at the cache's scale (the training scale) through sliding windows. With
+    ``score_cache`` the logits are resized bilinearly to that cache's mask, which holds the same images at a
+    larger long side, and scored there (thin damage keeps more of its shape at a higher resolution); the
+    model's input is unchanged.
+
     Args:
         model: a model of :func:`heritage_core.models.create_model`, on ``device``.
-        cache: the ingest cache holding the images.
+        cache: the ingest cache the model was trained on.
         ids: image ids to score.
-        img_size: the model's input size, px (resize side and default tile).
-        mode: ``sliding`` or ``resize``.
-        tile: tile side in ``sliding`` mode, px; None for ``img_size``.
+        tile: sliding-window tile side, px (the run's validation tile).
         overlap: tile overlap fraction in [0, 1).
-        consistent: also score the consistent predictions.
+        amp: bf16 autocast on CUDA (the run's precision).
+        live_heads: heads trained in the run's final stage; the model's other heads are stale and ignored, so
+            their levels are derived from the fine prediction (as for a flat model).
+        consistent: also score the consistent predictions (needs all three heads live).
         device: device the model runs on.
         pred_max_side_px: long side of the stored prediction masks, px.
+        score_cache: cache whose masks are scored; None scores the masks of ``cache``.
         taxonomy: the label hierarchy; None for the ARTeFACT default.
 
     Returns:
         The :class:`PartitionResult`.
+
+    Raises:
+        DataError: an image and its mask differ in size, or the score cache's mask has another aspect ratio.
     """
     taxonomy = taxonomy or default_taxonomy()
-    hierarchical = set(getattr(model, "heads", ())) == set(HEADS)
+    live = tuple(h for h in HEADS if h in live_heads and h in getattr(model, "heads", HEADS))
+    hierarchical = live == HEADS
     heads = scored_heads(consistent, hierarchical)
     counts = {h: SegCounts(h, taxonomy.names(BASE_HEAD[h])) for h in heads}
     stored = _PRED_HEADS + ((_CONSISTENT_PRED,) if "fine_consistent" in heads else ())
     result = PartitionResult(counts=counts, preds={h: [] for h in stored})
+    labels_from = score_cache or cache
     start = time.perf_counter()
     for item_id in ids:
-        image, mask = cache.load_image(item_id), cache.load_mask(item_id)
+        image, mask = cache.load_image(item_id), labels_from.load_mask(item_id)
+        logits = predict_logits(model, image, tile=tile, overlap=overlap, device=device, amp=amp)
+        logits = {h: v for h, v in logits.items() if h in live}
         if mask.shape != image.shape[:2]:
-            raise DataError(f"cache '{cache.root}' item '{item_id}': mask {mask.shape} and image {image.shape[:2]} "
-                            f"differ in size; re-run 'heritage ingest'")
-        logits = predict_logits(model, image, mode=mode, img_size=img_size, tile=tile, overlap=overlap, device=device)
+            logits = _to_label_size(logits, mask.shape, image.shape[:2], labels_from, item_id)
         preds = image_predictions(logits, consistent=consistent, taxonomy=taxonomy)
-        targets = label_targets(mask, cache.label_level(item_id), taxonomy)
+        targets = label_targets(mask, labels_from.label_level(item_id), taxonomy)
         for head in heads:
             if BASE_HEAD[head] in targets:
                 counts[head].update([item_id], preds[head], torch.from_numpy(targets[BASE_HEAD[head]]))
@@ -285,6 +310,15 @@ def evaluate_partition(
     return result
 
 
+def _to_label_size(logits: dict[str, torch.Tensor], size: tuple[int, int], seen: tuple[int, int], labels: Cache,
+                   item_id: str) -> dict[str, torch.Tensor]:
+    """Logits predicted at the training scale, resized bilinearly to the scored mask of another cache."""
+    if abs(size[0] / size[1] - seen[0] / seen[1]) > 2.0 / min(seen):
+        raise DataError(f"cache '{labels.root}' item '{item_id}': its mask {size} is not the image {seen} at "
+                        f"another size; score with a cache ingested from the same source")
+    return {h: F.interpolate(v[None], size=size, mode="bilinear", align_corners=False)[0] for h, v in logits.items()}
+
+
 def _json_float(value: Any) -> float | None:
     value = float(value)
     return value if math.isfinite(value) else None
@@ -294,18 +328,24 @@ def _json_list(values: Iterable[Any]) -> list[float | None]:
     return [_json_float(v) for v in values]
 
 
+def _intervals(counts: SegCounts, n_resamples: int, seed: int) -> tuple[list, list, list]:
+    """mIoU interval and per-class IoU intervals of per-image counts (None with fewer than 2 images)."""
+    c = counts.num_classes
+    rows = counts.by_group()  # resample source groups, not images, when a group has several images
+    if len(rows) < 2:
+        return [None, None], [None] * c, [None] * c
+    b = bootstrap_miou(rows.intersection, rows.union, n_resamples=n_resamples, seed=seed)
+    bc = bootstrap_class_iou(rows.intersection, rows.union, n_resamples=n_resamples, seed=seed)
+    return [_json_float(b.low), _json_float(b.high)], _json_list(bc.low), _json_list(bc.high)
+
+
 def _head_metrics(counts: SegCounts, n_resamples: int, seed: int) -> dict[str, Any]:
-    """metrics.json entry of one scored head on one partition."""
+    """metrics.json entry of one scored head on one partition, with the all-Clean floor on the same labels."""
     m: SegMetrics = reduce_counts(counts)
-    c = len(m.class_names)
-    miou_ci: list[float | None] = [None, None]
-    class_low: list[float | None] = [None] * c
-    class_high: list[float | None] = [None] * c
-    if len(counts) >= 2:
-        b = bootstrap_miou(counts.intersection, counts.union, n_resamples=n_resamples, seed=seed)
-        miou_ci = [_json_float(b.low), _json_float(b.high)]
-        bc = bootstrap_class_iou(counts.intersection, counts.union, n_resamples=n_resamples, seed=seed)
-        class_low, class_high = _json_list(bc.low), _json_list(bc.high)
+    miou_ci, class_low, class_high = _intervals(counts, n_resamples, seed)
+    floor_counts = all_clean_counts(counts)
+    f = reduce_counts(floor_counts)
+    floor_ci, _, _ = _intervals(floor_counts, n_resamples, seed)
     return {
         "n_images": len(counts),
         "miou": _json_float(m.miou),
@@ -324,8 +364,26 @@ def _head_metrics(counts: SegCounts, n_resamples: int, seed: int) -> dict[str, A
             "support_px": [int(v) for v in m.support_px],
             "support_images": [int(v) for v in m.support_images] if m.support_images is not None else None,
         },
+        "floor": {
+            "name": FLOOR_NAME,
+            "miou": _json_float(f.miou),
+            "miou_ci": floor_ci,
+            "aacc": _json_float(f.aacc),
+            "iou": _json_list(f.iou),
+            "clears": clears_floor(miou_ci[0], f.miou),
+        },
         "confusion": m.confusion.tolist() if m.confusion is not None else None,
     }
+
+
+def clears_floor(low: float | None, floor: float | None) -> bool | None:
+    """Whether a score's 95 % interval lies above its floor: the lower end exceeds the floor's value.
+
+    Returns None when either is undefined (fewer than two images, no scored class).
+    """
+    if low is None or floor is None or not (math.isfinite(low) and math.isfinite(floor)):
+        return None
+    return bool(low > floor)
 
 
 def partition_metrics(
@@ -450,19 +508,12 @@ def stored_prediction(preds: Mapping[str, Any], head: str, index: int, taxonomy:
 
 
 # --------------------------------------------------------------------------- a run
-def _check_eval_params(partitions: Sequence[str], mode: str, tile: int | None, overlap: float,
-                       n_resamples: int, pred_max_side_px: int) -> tuple[str, ...]:
+def _check_eval_params(partitions: Sequence[str], n_resamples: int, pred_max_side_px: int) -> tuple[str, ...]:
     parts = tuple(partitions)
     unknown = [p for p in parts if p not in PARTITIONS]
     if not parts or unknown or len(set(parts)) != len(parts):
         raise ConfigError(f"evaluate_run: partitions {list(parts)} must be distinct names from {list(PARTITIONS)} "
                           f"(e.g. {list(EVAL_PARTITIONS)})")
-    if mode not in INFERENCE_MODES:
-        raise ConfigError(f"evaluate_run: mode is {mode!r}; allowed are {list(INFERENCE_MODES)}")
-    if tile is not None and (isinstance(tile, bool) or not isinstance(tile, int) or tile < 1):
-        raise ConfigError(f"evaluate_run: tile is {tile!r}; give a positive number of px or None for img_size")
-    if isinstance(overlap, bool) or not isinstance(overlap, (int, float)) or not 0 <= overlap < 1:
-        raise ConfigError(f"evaluate_run: overlap is {overlap!r}; give a fraction in [0, 1), e.g. 0.25")
     if isinstance(n_resamples, bool) or not isinstance(n_resamples, int) or n_resamples < 1:
         raise ConfigError(f"evaluate_run: n_resamples is {n_resamples!r}; give a positive integer, e.g. 10000")
     if isinstance(pred_max_side_px, bool) or not isinstance(pred_max_side_px, int) or pred_max_side_px < 8:
@@ -486,33 +537,69 @@ def _resolve(run_dir: Path, value: str) -> Path:
     return p if p.is_absolute() or p.exists() else (run_dir / p)
 
 
+def live_heads(run_info: Mapping[str, Any]) -> tuple[str, ...]:
+    """The heads of a run that its final stage trained: scored as they are; the others are derived from fine.
+
+    A flat model has the fine head only. ``curriculum_only`` trains the binary and coarse heads in its first
+    stages and then leaves them without a loss while the encoder keeps changing, so after training they are
+    stale (bit-identical to an earlier stage's best): its binary and coarse levels are scored from the fine
+    head, like a flat model's, and it gets no violation rate or consistent decoding.
+    """
+    if run_info.get("arch") == "flat":
+        return ("fine",)
+    stages = run_info.get("stages") or []
+    return tuple(h for h in HEADS if h in stages[-1]["loss_heads"]) if stages else HEADS
+
+
+def _score_cache(score_cache: str | Path | None, cache: Cache) -> Cache | None:
+    """The cache whose masks are scored, checked to hold the same items of the same source as ``cache``."""
+    if score_cache is None or str(score_cache) == "":
+        return None
+    other = open_cache(score_cache)
+    if other.fingerprint == cache.fingerprint:
+        return None
+    mine, theirs = cache.index, other.index
+    missing = sorted(set(mine.index) - set(theirs.index))
+    differ = [i for i in mine.index if i in theirs.index and mine.at[i, "sha256"] != theirs.at[i, "sha256"]]
+    if missing or differ:
+        raise DataError(f"score cache '{other.root}' does not hold the run's images: {len(missing)} id(s) missing "
+                        f"({missing[:3]}), {len(differ)} from another source ({differ[:3]}); ingest the same "
+                        f"source with a larger --max-side")
+    small = [i for i in mine.index if int(theirs.at[i, "height"]) < int(mine.at[i, "height"])]
+    if small:
+        raise DataError(f"score cache '{other.root}' holds smaller images than the run's cache (e.g. '{small[0]}'); "
+                        f"scores are computed at the run's resolution or above, never below")
+    return other
+
+
 def evaluate_run(
     run_dir: str | Path,
     partitions: Sequence[str] = EVAL_PARTITIONS,
-    mode: str = "sliding",
-    tile: int | None = None,
-    overlap: float = 0.25,
     consistent: bool = False,
     device: str = "cpu",
     smoke: bool = False,
     *,
+    score_cache: str | Path | None = None,
     n_resamples: int = 10_000,
     seed: int = 0,
     pred_max_side_px: int = 256,
 ) -> dict[str, Any]:
     """Evaluate a finished run on its manifest's partitions and write ``<run_dir>/eval/`` (module docstring).
 
+    The prediction is the one the run selected its checkpoint with (the scale rule): sliding windows of the
+    run's ``tile`` and ``overlap`` over each cached image at the training scale, in the run's precision (bf16
+    on CUDA with ``amp``, float32 otherwise). Nothing here can change the scale.
+
     Args:
         run_dir: the run directory (``run.json`` with status ``finished``).
         partitions: partitions to evaluate; an empty one (``ood_test`` of a ``random`` manifest) is skipped and
             recorded.
-        mode: ``sliding`` (tiles at the cached resolution) or ``resize`` (whole image to ``img_size``).
-        tile: tile side in ``sliding`` mode, px; None for the run's ``img_size``.
-        overlap: fraction of a tile shared with its neighbour, in [0, 1).
         consistent: also score the consistent (best-path) predictions of hierarchical models.
         device: torch device, e.g. ``cpu`` or ``cuda``.
         smoke: score only the first :data:`SMOKE_MAX_IMAGES` images of each partition with
             :data:`SMOKE_RESAMPLES` bootstrap resamples (for tests and first runs).
+        score_cache: an ingest cache of the same source at a larger long side whose masks are scored (the
+            model still sees the run's cache); None scores at the run's cache resolution.
         n_resamples: bootstrap resamples of each interval.
         seed: bootstrap seed.
         pred_max_side_px: long side of the stored prediction masks, px.
@@ -521,25 +608,32 @@ def evaluate_run(
         ``{"eval_dir": str, "eval": <eval.json>, "metrics": <metrics.json>}``.
 
     Raises:
-        RunError: no run.json, or the run is not finished.
+        RunError: no run.json, the run is not finished, or it predates the scale rule (no ``inference``).
         ConfigError: a bad parameter.
         ManifestError, DataError: the run's manifest or cache is missing or does not match.
     """
     from heritage_core.train import load_trained_model
 
     run_dir = Path(run_dir)
-    parts = _check_eval_params(partitions, mode, tile, overlap, n_resamples, pred_max_side_px)
+    parts = _check_eval_params(partitions, n_resamples, pred_max_side_px)
     info = _finished_run_info(run_dir)
+    inference = info.get("inference")
+    if not inference:
+        raise RunError(f"run '{run_dir}' records no inference settings (trained before validation and test shared "
+                       f"one scale); retrain it with this version")
     started, t0 = _now(), time.perf_counter()
     cache = open_cache(_resolve(run_dir, info["cache"]))
+    scored = _score_cache(score_cache, cache)
     manifest = load_manifest(_resolve(run_dir, info["manifest"]), cache)
     model, run_info = load_trained_model(run_dir, device=device)
-    img_size = int(run_info.get("img_size", info.get("img_size")))
+    amp = bool(info["params"].get("amp")) and torch.device(device).type == "cuda"
     taxonomy = default_taxonomy()
-    hierarchical = set(getattr(model, "heads", ())) == set(HEADS)
+    live = live_heads(info)
+    hierarchical = live == HEADS
     if smoke:
         n_resamples = min(n_resamples, SMOKE_RESAMPLES)
     domains = {col: cache.index[col].astype(str).to_dict() for col in DOMAIN_COLUMNS}
+    labels_cache = scored or cache
 
     metrics: dict[str, Any] = {"format": EVAL_FORMAT, "absent_class_rule": ABSENT_CLASS_RULE,
                                "ci": {"level": 0.95, "method": "percentile", "unit": "image",
@@ -557,16 +651,18 @@ def evaluate_run(
                 continue
             if smoke:
                 ids = ids[:SMOKE_MAX_IMAGES]
-            result = evaluate_partition(model, cache, ids, img_size=img_size, mode=mode, tile=tile, overlap=overlap,
+            result = evaluate_partition(model, cache, ids, tile=int(inference["tile"]),
+                                        overlap=float(inference["overlap"]), amp=amp, live_heads=live,
                                         consistent=consistent, device=device, pred_max_side_px=pred_max_side_px,
-                                        taxonomy=taxonomy)
-            save_counts(tmp / f"{part}.npz", result.counts)
+                                        score_cache=scored, taxonomy=taxonomy)
+            save_counts(tmp / f"{part}.npz", result.counts, groups=cache.index["group"].astype(str).to_dict())
             _save_predictions(tmp / f"{part}_pred.npz", result, pred_max_side_px)
             violation = (sum(result.violating_px), sum(result.valid_px)) if hierarchical else None
             metrics["partitions"][part] = partition_metrics(result.counts, domains, violation,
                                                             n_resamples=n_resamples, seed=seed)
             part_info[part] = {"status": "evaluated", "n_images": len(ids),
                                "n_images_by_level": _levels(cache, ids), "seconds": round(result.seconds, 3)}
+        derived = [h for h in ("binary", "coarse") if h not in live]
         eval_info = {
             "format": EVAL_FORMAT,
             "run_dir": str(run_dir),
@@ -576,9 +672,15 @@ def evaluate_run(
             "manifest": str(info["manifest"]), "cache": str(info["cache"]),
             "dataset_fingerprint": cache.fingerprint,
             "checkpoint": run_info.get("best_checkpoint", info.get("best_checkpoint")),
-            "mode": mode, "img_size": img_size, "tile": (tile or img_size) if mode == "sliding" else None,
-            "overlap": overlap if mode == "sliding" else None, "consistent": consistent,
-            "hierarchical": hierarchical, "derived_from_fine": [] if hierarchical else ["binary", "coarse"],
+            "img_size": int(info["img_size"]), "tile": int(inference["tile"]), "overlap": float(inference["overlap"]),
+            "precision": precision_name(device, amp),
+            "input_max_side_px": int(cache.meta.get("max_side_px", 0)),
+            "score_cache": str(labels_cache.root) if scored is not None else None,
+            "score_max_side_px": int(labels_cache.meta.get("max_side_px", 0)),
+            "consistent": consistent and hierarchical,
+            "hierarchical": hierarchical, "live_heads": list(live), "derived_from_fine": derived,
+            "derived_reason": (None if not derived else "flat model" if info.get("arch") == "flat" else
+                               "no loss in the final stage (stale heads)"),
             "scored_heads": list(scored_heads(consistent, hierarchical)),
             "device": str(device), "smoke": smoke, "smoke_max_images": SMOKE_MAX_IMAGES if smoke else None,
             "n_resamples": n_resamples, "bootstrap_seed": seed, "pred_max_side_px": pred_max_side_px,
@@ -613,9 +715,7 @@ class EvaluateParams:
 
     run_dir: Path
     partitions: tuple[str, ...]
-    mode: str
-    tile: int | None
-    overlap: float
+    score_cache: Path | None
     consistent: bool
     device: str
     n_resamples: int
@@ -626,8 +726,8 @@ class EvaluateParams:
 
     def run_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of :func:`evaluate_run`."""
-        return dict(run_dir=self.run_dir, partitions=self.partitions, mode=self.mode, tile=self.tile,
-                    overlap=self.overlap, consistent=self.consistent, device=self.device, smoke=self.smoke,
+        return dict(run_dir=self.run_dir, partitions=self.partitions, score_cache=self.score_cache,
+                    consistent=self.consistent, device=self.device, smoke=self.smoke,
                     n_resamples=self.n_resamples, seed=self.seed)
 
 
@@ -635,9 +735,7 @@ def check_evaluate_params(
     *,
     run_dir: str | Path,
     partitions: Sequence[str] = EVAL_PARTITIONS,
-    mode: str = "sliding",
-    tile: int | None = None,
-    overlap: float = 0.25,
+    score_cache: str | Path | None = "",
     consistent: bool = False,
     device: str = "cpu",
     n_resamples: int = 10_000,
@@ -651,9 +749,8 @@ def check_evaluate_params(
     Args:
         run_dir: run directory to evaluate (finished).
         partitions: partitions to evaluate.
-        mode: ``sliding`` or ``resize``.
-        tile: tile side (px) for ``sliding``; None for the run's ``img_size``.
-        overlap: tile overlap fraction in [0, 1).
+        score_cache: cache of the same source at a larger long side whose masks are scored; "" or None for the
+            run's cache.
         consistent: also score the consistent predictions.
         device: torch device.
         n_resamples: bootstrap resamples.
@@ -670,7 +767,7 @@ def check_evaluate_params(
         ConfigError: any other bad value (the message names the parameter).
     """
     run_dir = Path(run_dir)
-    parts = _check_eval_params(partitions, mode, tile, overlap, n_resamples, 8)
+    parts = _check_eval_params(partitions, n_resamples, 8)
     _finished_run_info(run_dir)
     for name, value in (("consistent", consistent), ("smoke", smoke)):
         if not isinstance(value, bool):
@@ -679,6 +776,10 @@ def check_evaluate_params(
         raise ConfigError(f"device is {device!r}; give 'cpu', 'cuda', 'cuda:N' or 'mps'")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"seed is {seed!r}; give a non-negative integer")
+    score = Path(score_cache) if score_cache not in (None, "") else None
+    if score is not None and not (score / "dataset.json").is_file():
+        raise ConfigError(f"score_cache '{score}' is not an ingest cache; build it with 01_splits "
+                          f"(score_cache_dir, score_max_side_px) or give \"\"")
     allowed = scored_heads(True)
     heads = tuple(show_heads)
     if not heads or any(h not in allowed for h in heads):
@@ -687,8 +788,7 @@ def check_evaluate_params(
         raise ConfigError(f"show_heads {list(heads)} names consistent heads but consistent is False; set "
                           f"consistent = True or drop them")
     figures = Path(figures_dir) if str(figures_dir) else run_dir / "eval" / "figures"
-    return EvaluateParams(run_dir, parts, mode, tile, float(overlap), consistent, device, n_resamples, seed, smoke,
-                          heads, figures)
+    return EvaluateParams(run_dir, parts, score, consistent, device, n_resamples, seed, smoke, heads, figures)
 
 
 def summary_table(metrics: Mapping[str, Any]) -> pd.DataFrame:

@@ -365,7 +365,7 @@ def run_leave_one_scan_out(film_dir: str | Path, out_dir: str | Path, params: Fi
         train_s = time.perf_counter() - train_start
         window = _eval_window(held, params.eval_crop_px)
         predict_start = time.perf_counter()
-        logits = predict_logits(model, np.ascontiguousarray(window.image), mode="sliding", img_size=params.crop_px,
+        logits = predict_logits(model, np.ascontiguousarray(window.image),
                                 tile=min(params.tile_px, _multiple_of_32(max(window.mask.shape))),
                                 overlap=params.overlap, device=params.device)
         pred = logits["binary"].argmax(0).numpy().astype(bool)

@@ -1,20 +1,18 @@
-"""Full-image prediction: per-head logits at the image's own (cached) resolution.
+"""Whole-image prediction: per-head logits at the image's cached resolution, by sliding windows.
 
-Two modes:
+The one scale rule of the project (README, "Scale"): a model is trained on crops of the cached image at its own
+scale, and validation (model selection) and testing predict the cached image at that same scale, with this
+function, so an object of 40 px in the cache is about 40 px in every network input.
 
-* ``resize``: the evaluation transform of the loader (:func:`heritage_core.data.loader.letterbox`: long side
-  to ``img_size``, pad bottom/right), one forward pass, the padding cropped away, and the logits resized
-  bilinearly (``align_corners=False``) to ``H x W``. Fast; fine structures narrower than
-  ``max(H, W) / img_size`` px are seen blurred.
-* ``sliding``: square tiles of ``tile`` px (default ``img_size``) laid over the image at its cached
-  resolution with a fractional ``overlap``; tile origins step by ``round(tile * (1 - overlap))`` px and the
-  last tile of each row/column is pushed back to end at the image border, so every pixel is covered. Logits
-  are summed per pixel and divided by the number of tiles covering it. An image smaller than a tile is
-  padded bottom/right with black (as in training) and the padding cropped away. Tiles go through the model
-  ``batch_size`` at a time.
+Square tiles of ``tile`` px are laid over the image with a fractional ``overlap``; tile origins step by
+``round(tile * (1 - overlap))`` px and the last tile of each row/column is pushed back to end at the image
+border, so every pixel is covered. Logits are summed per pixel and divided by the number of tiles covering it.
+An image smaller than a tile is padded bottom/right with black (as training crops are) and the padding is
+cropped away. Tiles go through the model ``batch_size`` at a time.
 
-The model runs in eval mode under ``torch.inference_mode`` (its previous mode is restored afterwards) and,
-with ``amp``, under autocast (bfloat16 on CPU, float16 on CUDA). Logits are returned as float32 on the CPU.
+The model runs in eval mode under ``torch.inference_mode`` (its previous mode is restored afterwards). Numeric
+precision: with ``amp`` on a CUDA device, bf16 autocast (the training precision); otherwise float32 (``amp`` is
+ignored on the CPU, where training runs in float32 too). Logits are returned as float32 on the CPU.
 """
 from __future__ import annotations
 
@@ -24,16 +22,12 @@ from collections.abc import Iterator
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from heritage_core.data.loader import letterbox, normalise_image
+from heritage_core.data.loader import normalise_image
 from heritage_core.errors import ConfigError, DataError, ModelError
 
-__all__ = ["INFERENCE_MODES", "tile_origins", "predict_logits"]
-
-#: Ways of predicting a whole image.
-INFERENCE_MODES = ("resize", "sliding")
+__all__ = ["tile_origins", "predict_logits", "precision_name"]
 
 
 def tile_origins(length: int, tile: int, overlap: float) -> list[int]:
@@ -55,12 +49,7 @@ def tile_origins(length: int, tile: int, overlap: float) -> list[int]:
 
 def _forward(model: nn.Module, batch: Tensor, amp: bool) -> dict[str, Tensor]:
     """One forward pass; logits as float32, checked to be (N, C, H, W) at the input resolution."""
-    autocast = (
-        torch.autocast(batch.device.type, dtype=torch.bfloat16 if batch.device.type == "cpu" else torch.float16)
-        if amp
-        else contextlib.nullcontext()
-    )
-    with autocast:
+    with torch.autocast("cuda", dtype=torch.bfloat16) if amp and batch.device.type == "cuda" else contextlib.nullcontext():
         out = model(batch)
     if not isinstance(out, dict) or not out:
         raise ModelError(f"predict_logits: the model returned {type(out).__name__}; expected a dict head -> logits (N, C, H, W)")
@@ -76,19 +65,6 @@ def _forward(model: nn.Module, batch: Tensor, amp: bool) -> dict[str, Tensor]:
 def _batches(items: list[tuple[int, int]], size: int) -> Iterator[list[tuple[int, int]]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
-
-
-def _predict_resize(model: nn.Module, image: np.ndarray, img_size: int, device: torch.device, amp: bool) -> dict[str, Tensor]:
-    height, width = image.shape[:2]
-    boxed, _, (h, w) = letterbox(image, img_size)
-    logits = _forward(model, normalise_image(boxed)[None].to(device), amp)
-    out = {}
-    for head, value in logits.items():
-        value = value[:, :, :h, :w]
-        if (h, w) != (height, width):
-            value = F.interpolate(value, size=(height, width), mode="bilinear", align_corners=False)
-        out[head] = value[0].cpu()
-    return out
 
 
 def _predict_sliding(
@@ -114,31 +90,32 @@ def _predict_sliding(
     return {head: (acc / count)[:, :height, :width].cpu() for head, acc in sums.items()}
 
 
+def precision_name(device: str | torch.device, amp: bool) -> str:
+    """The numeric precision :func:`predict_logits` (and the trainer) run in: ``bf16`` or ``fp32``."""
+    return "bf16" if amp and torch.device(device).type == "cuda" else "fp32"
+
+
 def predict_logits(
     model: nn.Module,
     image: np.ndarray,
     *,
-    mode: str = "resize",
-    img_size: int,
-    tile: int | None = None,
+    tile: int,
     overlap: float = 0.25,
     device: str | torch.device = "cpu",
     amp: bool = False,
     batch_size: int = 8,
 ) -> dict[str, Tensor]:
-    """Per-head logits of one image at its own resolution.
+    """Per-head logits of one image at its own (cached) resolution, by sliding windows (module docstring).
 
     Args:
         model: module mapping (N, 3, h, w) normalised images to a dict head -> logits (N, C, h, w); it must
             already be on ``device``.
         image: RGB image as cached, uint8.
-        mode: ``resize`` or ``sliding`` (module docstring).
-        img_size: side of the square input in ``resize`` mode, and the default tile side, px.
-        tile: tile side for ``sliding``, px; None for ``img_size``.
-        overlap: fraction of a tile shared with its neighbour in ``sliding``, in [0, 1).
+        tile: tile side, px: the training crop side (``img_size``), so the model sees the training scale.
+        overlap: fraction of a tile shared with its neighbour, in [0, 1).
         device: device to run the model on.
-        amp: run the model under autocast.
-        batch_size: tiles per forward pass in ``sliding``.
+        amp: bf16 autocast on CUDA (ignored on the CPU).
+        batch_size: tiles per forward pass.
 
     Returns:
         dict head -> float32 CPU logits.
@@ -147,15 +124,12 @@ def predict_logits(
         image: (H, W, 3) uint8 -> each head (C_head, H, W).
 
     Raises:
-        ConfigError: an unknown ``mode``, a non-positive ``img_size``/``tile``/``batch_size``, an ``overlap``
-            outside [0, 1), or a model whose parameters are not on ``device``.
+        ConfigError: a non-positive ``tile``/``batch_size``, an ``overlap`` outside [0, 1), or a model whose
+            parameters are not on ``device``.
         DataError: ``image`` is not a uint8 (H, W, 3) array.
         ModelError: the model's output is not a dict of (N, C, h, w) logits at the input resolution.
     """
-    if mode not in INFERENCE_MODES:
-        raise ConfigError(f"predict_logits: mode is '{mode}'; allowed are {list(INFERENCE_MODES)}")
-    tile = img_size if tile is None else tile
-    for name, value in (("img_size", img_size), ("tile", tile), ("batch_size", batch_size)):
+    for name, value in (("tile", tile), ("batch_size", batch_size)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"predict_logits: {name} is {value!r}; it must be a positive integer")
     if not 0.0 <= overlap < 1.0:
@@ -171,8 +145,6 @@ def predict_logits(
     model.eval()
     try:
         with torch.inference_mode():
-            if mode == "resize":
-                return _predict_resize(model, image, img_size, device, amp)
             return _predict_sliding(model, image, tile, overlap, batch_size, device, amp)
     finally:
         model.train(was_training)

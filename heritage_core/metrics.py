@@ -47,6 +47,8 @@ __all__ = [
     "reduce_counts",
     "reduce_by_group",
     "normalise_confusion",
+    "FLOOR_NAME",
+    "all_clean_counts",
 ]
 
 #: Caption sentence for every table of per-class scores and their means.
@@ -54,6 +56,8 @@ ABSENT_CLASS_RULE = (
     "A class absent from both the labels and the predictions of a test set (union 0) has no IoU, Acc or "
     "Dice; it is shown as a dash and left out of the class means (mIoU, mAcc, mDice)."
 )
+#: Name of the floor every score is shown beside: the predictor that labels every scored pixel class 0 (Clean).
+FLOOR_NAME = "all-Clean"
 #: Per-image count arrays, each (N, C) int64, in the order they are stored.
 COUNT_KEYS = ("intersection", "union", "pred", "label")
 #: Version of the ``.npz`` layout written by :func:`save_counts`.
@@ -210,6 +214,8 @@ class SegCounts:
         label: (N, C) int64 pixels labelled as the class.
         confusion: (C, C) int64 confusion summed over the images (rows = label, columns = prediction), or
             None where it is not available (after :meth:`select`, or rows added without one).
+        groups: source group of each row (the cache's ``group``: an image and its derived copies share one),
+            or None when unknown. Resampling tests resample groups, not images (:meth:`by_group`).
     """
 
     head: str
@@ -220,6 +226,7 @@ class SegCounts:
     pred: np.ndarray | None = None
     label: np.ndarray | None = None
     confusion: np.ndarray | None = None
+    groups: list[str] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.head, str) or not _HEAD_NAME.match(self.head):
@@ -245,6 +252,11 @@ class SegCounts:
                 raise DataError(f"SegCounts '{self.head}': confusion has shape {self.confusion.shape}; "
                                 f"expected ({c}, {c})")
         _check_unique(self.ids, f"SegCounts '{self.head}'")
+        if self.groups is not None:
+            self.groups = [str(g) for g in self.groups]
+            if len(self.groups) != len(self.ids):
+                raise DataError(f"SegCounts '{self.head}': {len(self.groups)} groups for {len(self.ids)} ids; give "
+                                f"one group per image or None")
 
     @property
     def num_classes(self) -> int:
@@ -298,6 +310,7 @@ class SegCounts:
                                 f"({len(ids)}, {self.num_classes}) for {len(ids)} ids")
         _check_unique(self.ids + ids, f"SegCounts '{self.head}'.add_counts")
         self.ids = self.ids + ids
+        self.groups = None
         for key, value in rows.items():
             setattr(self, key, np.concatenate([getattr(self, key), value]))
         if "confusion" in counts and self.confusion is not None:
@@ -318,8 +331,28 @@ class SegCounts:
             raise DataError(f"SegCounts '{self.head}'.select: ids {missing[:5]} (of {len(missing)} missing) are not "
                             f"among its {len(self.ids)} images; select only scored ids")
         rows = np.array([where[i] for i in ids], dtype=np.intp)
+        groups = None if self.groups is None else [self.groups[k] for k in rows]
         return SegCounts(self.head, self.class_names, list(ids),
-                         **{k: getattr(self, k)[rows] for k in COUNT_KEYS}, confusion=None)
+                         **{k: getattr(self, k)[rows] for k in COUNT_KEYS}, confusion=None, groups=groups)
+
+    def by_group(self) -> SegCounts:
+        """The counts summed per source group, one row per group (ids = group names, first-appearance order).
+
+        Every score is a function of sums over images, so these rows give the same scores; resampling them is
+        the cluster bootstrap a test set with several images of one source needs. Without ``groups`` (or with
+        one image per group) the counts are returned as they are.
+        """
+        if self.groups is None or len(set(self.groups)) == len(self.groups):
+            return self
+        names = list(dict.fromkeys(self.groups))
+        where = {g: k for k, g in enumerate(names)}
+        index = np.array([where[g] for g in self.groups], dtype=np.intp)
+        summed = {}
+        for key in COUNT_KEYS:
+            out = np.zeros((len(names), self.num_classes), np.int64)
+            np.add.at(out, index, getattr(self, key))
+            summed[key] = out
+        return SegCounts(self.head, self.class_names, names, **summed, confusion=self.confusion, groups=names)
 
 
 def _to_numpy(x: Any) -> np.ndarray:
@@ -335,18 +368,21 @@ def _check_unique(ids: Sequence[str], where: str) -> None:
         raise DataError(f"{where}: image ids {dup[:5]} occur more than once; every image is scored once per head")
 
 
-def save_counts(path: str | Path, heads: Mapping[str, SegCounts] | Sequence[SegCounts]) -> Path:
+def save_counts(path: str | Path, heads: Mapping[str, SegCounts] | Sequence[SegCounts],
+                groups: Mapping[str, str] | None = None) -> Path:
     """Write the counts of several heads to one compressed ``.npz``, atomically.
 
     Keys: ``format``, ``heads`` (head names), ``ids`` (every id of any head, in order of first appearance)
     and per head ``{head}_ids``, ``{head}_class_names``, ``{head}_intersection``, ``{head}_union``,
     ``{head}_pred``, ``{head}_label`` (N_head, C) and ``{head}_confusion`` (C, C, summed; left out when
     ``confusion`` is None). Each head keeps its own ids: binary-only items appear in ``binary_ids`` but
-    not in ``fine_ids``.
+    not in ``fine_ids``. ``{head}_groups`` holds the source group of each row when known.
 
     Args:
         path: file to write, e.g. ``RUN/eval/id_test.npz``.
         heads: the counts, as a mapping head → counts or a sequence (keyed by ``SegCounts.head``).
+        groups: image id -> source group, for every id (the cache's ``group`` column); None keeps the counts'
+            own ``groups``.
 
     Returns:
         The path written.
@@ -366,6 +402,9 @@ def save_counts(path: str | Path, heads: Mapping[str, SegCounts] | Sequence[SegC
         all_ids.update(dict.fromkeys(counts.ids))
         arrays[f"{key}_ids"] = np.array(counts.ids, dtype=str)
         arrays[f"{key}_class_names"] = np.array(counts.class_names, dtype=str)
+        row_groups = [groups[i] for i in counts.ids] if groups is not None else counts.groups
+        if row_groups is not None:
+            arrays[f"{key}_groups"] = np.array(row_groups, dtype=str)
         for k in COUNT_KEYS:
             arrays[f"{key}_{k}"] = getattr(counts, k)
         if counts.confusion is not None:
@@ -407,6 +446,7 @@ def load_counts(path: str | Path) -> dict[str, SegCounts]:
         out[head] = SegCounts(
             head, tuple(arrays[f"{head}_class_names"].tolist()), arrays[f"{head}_ids"].tolist(),
             **{k: arrays[f"{head}_{k}"] for k in COUNT_KEYS}, confusion=arrays.get(f"{head}_confusion"),
+            groups=arrays[f"{head}_groups"].tolist() if f"{head}_groups" in arrays else None,
         )
     return out
 
@@ -563,6 +603,36 @@ def normalise_confusion(confusion: np.ndarray | torch.Tensor) -> np.ndarray:
     conf = _to_numpy(confusion).astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         return conf / conf.sum(-1, keepdims=True)
+
+
+def all_clean_counts(counts: SegCounts, head: str | None = None) -> SegCounts:
+    """The counts the all-Clean predictor would get on the same labels: the floor of every score.
+
+    Every scored pixel is predicted as class 0 (Clean, or ``clean`` at the coarse and binary levels), so per
+    image the intersection of class 0 is its labelled Clean pixels and its union all scored pixels; every other
+    class has intersection 0 and union = its labelled pixels (IoU 0 where labelled, NaN where absent). A model
+    that does not beat this floor on the same images has learned nothing beyond the class prior; it is shown
+    beside every result (:data:`FLOOR_NAME`).
+
+    Args:
+        counts: per-image counts of a model (only their ``label`` rows are used).
+        head: head name of the result; None keeps ``counts.head``.
+
+    Returns:
+        A :class:`SegCounts` with the same ids, classes and labels.
+
+    Shapes:
+        counts.label (N, C) -> every array of the result (N, C); confusion (C, C).
+    """
+    label = counts.label
+    scored = label.sum(1)
+    zeros = np.zeros_like(label)
+    inter, union, pred = zeros.copy(), label.copy(), zeros.copy()
+    inter[:, 0], union[:, 0], pred[:, 0] = label[:, 0], scored, scored
+    confusion = np.zeros((counts.num_classes, counts.num_classes), np.int64)
+    confusion[:, 0] = label.sum(0)
+    return SegCounts(head or counts.head, counts.class_names, list(counts.ids), intersection=inter, union=union,
+                     pred=pred, label=label.copy(), confusion=confusion, groups=counts.groups)
 
 
 def _nanmean(values: np.ndarray) -> float:

@@ -153,6 +153,12 @@ def _cache_dir(name: str, profile: Profile) -> str:
     return profile.dataset.cache_dir or _rel(name, "cache")
 
 
+def _score_cache_dir(name: str, profile: Profile) -> str:
+    """The cache scored at ``evaluate.score_max_side_px`` ("" when scores use the training cache)."""
+    side = profile.evaluate.score_max_side_px
+    return "" if side is None else f"{_cache_dir(name, profile).rstrip('/')}_score{side}"
+
+
 def _splits_parameters(name: str, p: Profile) -> dict[str, Any]:
     synthetic = p.dataset.source == SYNTHETIC
     return {
@@ -160,7 +166,10 @@ def _splits_parameters(name: str, p: Profile) -> dict[str, Any]:
         "source_dir": _rel(name, "data") if synthetic else p.dataset.source,
         "synthetic_n": p.dataset.synthetic_n if synthetic else 0,
         "synthetic_seed": p.dataset.synthetic_seed,
+        "synthetic_min_mark_px": p.dataset.synthetic_min_mark_px,
         "max_side_px": p.dataset.max_side_px,
+        "score_cache_dir": _score_cache_dir(name, p),
+        "score_max_side_px": p.evaluate.score_max_side_px or 0,
         "protocol": p.splits.protocol,
         "seeds": sorted(set(p.splits.seeds)),
         "fractions": list(p.splits.fractions),
@@ -179,6 +188,10 @@ def _train_parameters(name: str, p: Profile, cell: GridCell) -> dict[str, Any]:
         "variant": cell.variant,
         "encoder": cell.encoder,
         "pretrained": t.pretrained.get(cell.encoder),
+        "lr_scale": t.lr_scale,
+        "equal_stage_lr": t.equal_stage_lr,
+        "tile": t.tile,
+        "overlap": t.overlap,
         "seed": cell.seed,
         "img_size": t.img_size,
         "batch_size": t.batch_size,
@@ -199,10 +212,8 @@ def _evaluate_parameters(name: str, p: Profile, cell: GridCell) -> dict[str, Any
     return {
         "run_dir": _rel(name, "runs", cell.path),
         "partitions": list(e.partitions),
-        "mode": e.mode,
-        "tile": e.tile,
-        "overlap": e.overlap,
         "consistent": e.consistent,
+        "score_cache": _score_cache_dir(name, p),
         "n_resamples": e.n_resamples,
         "device": p.device,
         "smoke": p.smoke,
@@ -320,7 +331,7 @@ def check_inputs(plan: SuitePlan) -> None:
         if not (cache / "dataset.json").is_file() and not (root / p.dataset.source).exists():
             missing.append(f"dataset.source '{p.dataset.source}'")
     for encoder, path in p.train.pretrained.items():
-        if not (root / path).is_file():
+        if ":" not in path and not (root / path).exists():
             missing.append(f"train.pretrained.{encoder} '{path}'")
     if p.film is not None:
         if not (root / p.film.film_dir / "metadata.csv").is_file():

@@ -10,12 +10,12 @@ Sections and their keys (see the dataclasses for meanings, units and defaults); 
 DG experiment, notebooks 01-05), a ``film`` section (the real-pixel check, notebook 06), or both::
 
     name, description, device, smoke
-    dataset:   source, synthetic_n, synthetic_seed, max_side_px, cache_dir
+    dataset:   source, synthetic_n, synthetic_seed, synthetic_min_mark_px, max_side_px, cache_dir
     splits:    protocol, seeds, fractions, min_items, folds
     grid:      variants, encoders, seeds
     train:     img_size, batch_size, decoder_channels, epochs_scale, stage_epochs, max_batches_per_epoch,
-               pretrained, class_weights, augment, num_workers, amp
-    evaluate:  partitions, mode, tile, overlap, consistent, n_resamples
+               init, pretrained, lr_scale, equal_stage_lr, tile, overlap, class_weights, augment, num_workers, amp
+    evaluate:  partitions, consistent, score_max_side_px, n_resamples
     analysis:  n_resamples, n_permutations, heads
     report:    encoder, head, partition, compare, n_qualitative
     film:      film_dir, encoder, pretrained, crop_px, epochs, crops_per_epoch, batch_size, lr, tile_px, overlap,
@@ -55,6 +55,7 @@ __all__ = [
     "Profile",
     "GridCell",
     "SYNTHETIC",
+    "INITS",
     "PROFILE_DIR",
     "load_profile",
     "profile_from_dict",
@@ -80,12 +81,13 @@ _PARTITIONS = ("val", "id_test", "ood_test")
 _HEADS = ("binary", "coarse", "fine")
 
 
-def _variant_stages() -> dict[str, list[str]]:
-    """Variant name -> its stage names, read from the packaged variants file without importing the trainer
-    (and torch): the suite process itself never trains; ``heritage_core.train.load_variants`` validates the
-    file fully in every run."""
+def _variant_stages() -> dict[str, list[tuple[str, int]]]:
+    """Variant name -> its (stage name, epochs), read from the packaged variants file without importing the
+    trainer (and torch): the suite process itself never trains; ``heritage_core.train.load_variants``
+    validates the file fully in every run."""
     raw = yaml.safe_load(_VARIANTS_PATH.read_text())
-    return {str(name): [str(s.get("name")) for s in spec.get("stages", [])] for name, spec in raw["variants"].items()}
+    return {str(name): [(str(s.get("name")), int(s.get("epochs", 0))) for s in spec.get("stages", [])]
+            for name, spec in raw["variants"].items()}
 
 
 def _bad(key: str, value: Any, allowed: str) -> ConfigError:
@@ -102,13 +104,16 @@ class DatasetSpec:
             ``metadata.csv``, or a binary-mask folder.
         synthetic_n: number of synthetic items (``source: synthetic`` only).
         synthetic_seed: seed of the synthetic dataset.
-        max_side_px: long side of the cached images, px.
+        synthetic_min_mark_px: smallest width of thin synthetic marks and specks, px (1: ARTeFACT-like; more
+            keeps them visible in a small rendering such as the demo's).
+        max_side_px: long side of the cached images, px: the pixel scale of training, validation and test.
         cache_dir: ingest cache folder; None for ``suites/<name>/cache``.
     """
 
     source: str = SYNTHETIC
     synthetic_n: int = 418
     synthetic_seed: int = 0
+    synthetic_min_mark_px: int = 1
     max_side_px: int = 512
     cache_dir: str | None = None
 
@@ -121,6 +126,8 @@ class DatasetSpec:
             raise _bad("dataset.synthetic_seed", self.synthetic_seed, "an integer >= 0")
         if self.max_side_px < 32:
             raise _bad("dataset.max_side_px", self.max_side_px, "an integer >= 32 (px)")
+        if self.synthetic_min_mark_px < 1:
+            raise _bad("dataset.synthetic_min_mark_px", self.synthetic_min_mark_px, "an integer >= 1 (px)")
 
 
 @dataclass(frozen=True)
@@ -191,22 +198,39 @@ class GridSpec:
             raise _bad("grid.seeds", list(self.seeds), "a list of integers >= 0")
 
 
+#: ``train.init`` values: every encoder starts from ImageNet weights, or every encoder from random weights.
+INITS = ("pretrained", "random")
+
+
 @dataclass(frozen=True)
 class TrainSpec:
     """Training settings shared by every run (notebook 02; fields of ``heritage_core.train.TrainConfig``).
 
     Attributes:
-        img_size: side of the square training crops, px (a multiple of 32; MaxViT needs more, see README).
+        img_size: side of the square training crops, px (a multiple of 32; MaxViT needs more, see README), cut
+            from the cached image at its own scale (README: one scale for training, selection and test).
         batch_size: images per optimiser step.
         decoder_channels: channels of the UPerNet decoder.
-        epochs_scale: factor on every stage's epochs (100 epochs per variant at 1.0).
-        stage_epochs: variant -> explicit epochs per stage, overriding ``epochs_scale`` for that variant.
+        epochs_scale: factor on every variant's total epochs (100 at 1.0), shared out over its stages.
+        stage_epochs: variant -> explicit epochs per stage, overriding ``epochs_scale`` for that variant; every
+            variant of the grid must keep the same total (equal budget).
         max_batches_per_epoch: cap on training batches per epoch, or None for all.
-        pretrained: encoder -> local weights file; encoders not listed start from random weights.
+        init: ``pretrained`` (every encoder of the grid has weights in ``pretrained``) or ``random`` (none has).
+        pretrained: encoder -> weights: a local file, or ``timm:<model>.<tag>`` (timm's pretrained weights from
+            the Hugging Face cache; ``heritage weights fetch`` fills it), or a folder written by ``heritage
+            weights fetch``.
+        lr_scale: factor on every stage's peak learning rate. The variants file holds the plan's rates for
+            pretrained encoders (1e-5 / 5e-5 / 1e-4); random initialisation needs larger ones (the demo uses 30).
+        equal_stage_lr: every stage of a variant peaks at its largest stage rate (random-init profiles: the
+            plan's low early-stage rates protect pretrained features a random encoder does not have).
+        tile: sliding-window tile of validation (model selection) and the final evaluation, px; None for
+            ``img_size``.
+        overlap: share of a tile overlapping its neighbour, in [0, 1).
         class_weights: weight classes by their inverse frequency in the train partition.
-        augment: augment training batches.
+        augment: True (default augmentation), False (none), or settings over the defaults, e.g.
+            ``{damage_crop_p: 0.5}`` (keys of ``heritage_core.data.loader.DEFAULT_AUGMENT``).
         num_workers: data-loader worker processes.
-        amp: bf16 autocast on CUDA (ignored on CPU).
+        amp: bf16 autocast on CUDA for training, validation and test (ignored on CPU: float32 throughout).
     """
 
     img_size: int = 512
@@ -215,9 +239,14 @@ class TrainSpec:
     epochs_scale: float = 1.0
     stage_epochs: dict[str, tuple[int, ...]] | None = None
     max_batches_per_epoch: int | None = None
+    init: str = "pretrained"
     pretrained: dict[str, str] = field(default_factory=dict)
+    lr_scale: float = 1.0
+    equal_stage_lr: bool = False
+    tile: int | None = None
+    overlap: float = 0.25
     class_weights: bool = False
-    augment: bool = True
+    augment: bool | dict[str, Any] = True
     num_workers: int = 4
     amp: bool = True
 
@@ -230,14 +259,29 @@ class TrainSpec:
                 raise _bad(f"train.{key}", value, f"an integer >= {low}")
         if not self.epochs_scale > 0:
             raise _bad("train.epochs_scale", self.epochs_scale, "a number > 0")
+        if not self.lr_scale > 0:
+            raise _bad("train.lr_scale", self.lr_scale, "a number > 0")
+        if self.init not in INITS:
+            raise _bad("train.init", self.init, f"one of {list(INITS)}")
+        if self.tile is not None and (self.tile < 32 or self.tile % 32):
+            raise _bad("train.tile", self.tile, "null or a multiple of 32 (px)")
+        if not 0 <= self.overlap < 1:
+            raise _bad("train.overlap", self.overlap, "a share in [0, 1)")
         if self.max_batches_per_epoch is not None and self.max_batches_per_epoch < 1:
             raise _bad("train.max_batches_per_epoch", self.max_batches_per_epoch, "null or an integer >= 1")
+        if isinstance(self.augment, dict):
+            from heritage_core.data.loader import resolve_augment  # only for explicit settings (imports torch)
+
+            try:
+                resolve_augment(self.augment)
+            except ConfigError as exc:
+                raise _bad("train.augment", self.augment, f"True, False or valid settings ({exc})") from None
         if self.stage_epochs is not None:
             variants = _variant_stages()
             for variant, epochs in self.stage_epochs.items():
                 if variant not in variants:
                     raise _bad(f"train.stage_epochs.{variant}", list(epochs), f"keyed by a variant from {list(variants)}")
-                stages = variants[variant]
+                stages = [name for name, _ in variants[variant]]
                 if len(epochs) != len(stages) or min(epochs) < 1:
                     raise _bad(f"train.stage_epochs.{variant}", list(epochs),
                                f"{len(stages)} integer(s) >= 1, one per stage ({', '.join(stages)})")
@@ -248,36 +292,37 @@ class TrainSpec:
             return {"epochs_scale": 1.0, "stage_epochs": list(self.stage_epochs[variant])}
         return {"epochs_scale": self.epochs_scale, "stage_epochs": None}
 
+    def total_epochs(self, variant: str) -> int:
+        """The total epochs ``variant`` trains for (the trainer's rounding of ``epochs_scale``)."""
+        if self.stage_epochs is not None and variant in self.stage_epochs:
+            return sum(self.stage_epochs[variant])
+        return max(1, round(sum(e for _, e in _variant_stages()[variant]) * self.epochs_scale))
+
 
 @dataclass(frozen=True)
 class EvaluateSpec:
-    """Evaluation of each run (notebook 03).
+    """Evaluation of each run (notebook 03). The prediction itself (sliding windows of ``train.tile`` at the
+    cache's scale, the training precision) is the run's, so that selection and test agree.
 
     Attributes:
         partitions: partitions to score.
-        mode: inference mode, ``sliding`` (tiles at the cached resolution) or ``resize``.
-        tile: tile side in px for ``sliding``; None for the training ``img_size``.
-        overlap: share of a tile overlapping its neighbour, in [0, 1).
         consistent: also score the hierarchy-consistent predictions.
+        score_max_side_px: score against masks cached at this larger long side (the model still sees the
+            training scale; its logits are resized to the mask), e.g. 2048 for ARTeFACT's thin cracks; None
+            scores at ``dataset.max_side_px``.
         n_resamples: bootstrap resamples of every confidence interval.
     """
 
     partitions: tuple[str, ...] = _PARTITIONS
-    mode: str = "sliding"
-    tile: int | None = None
-    overlap: float = 0.25
     consistent: bool = False
+    score_max_side_px: int | None = None
     n_resamples: int = 10_000
 
     def __post_init__(self) -> None:
         if not self.partitions or any(p not in _PARTITIONS for p in self.partitions):
             raise _bad("evaluate.partitions", list(self.partitions), f"a non-empty list from {list(_PARTITIONS)}")
-        if self.mode not in ("sliding", "resize"):
-            raise _bad("evaluate.mode", self.mode, "'sliding' or 'resize'")
-        if self.tile is not None and (self.tile < 32 or self.tile % 32):
-            raise _bad("evaluate.tile", self.tile, "null or a multiple of 32 (px)")
-        if not 0 <= self.overlap < 1:
-            raise _bad("evaluate.overlap", self.overlap, "a share in [0, 1)")
+        if self.score_max_side_px is not None and self.score_max_side_px < 32:
+            raise _bad("evaluate.score_max_side_px", self.score_max_side_px, "null or an integer >= 32 (px)")
         if self.n_resamples < 1:
             raise _bad("evaluate.n_resamples", self.n_resamples, "an integer >= 1")
 
@@ -499,6 +544,22 @@ class Profile:
         unused = sorted(set(self.train.pretrained) - set(self.grid.encoders))
         if unused:
             raise _bad("train.pretrained", self.train.pretrained, f"keyed by encoders of grid.encoders (not {unused})")
+        if self.train.init == "pretrained":
+            lacking = [e for e in self.grid.encoders if e not in self.train.pretrained]
+            if lacking:
+                raise _bad("train.pretrained", self.train.pretrained,
+                           f"weights for every encoder when train.init is 'pretrained' (missing: {lacking}); list "
+                           f"them (e.g. {lacking[0]}: 'timm:{lacking[0]}.<tag>') or set train.init: random")
+        elif self.train.pretrained:
+            raise _bad("train.pretrained", self.train.pretrained, "empty when train.init is 'random'")
+        totals = {v: self.train.total_epochs(v) for v in self.grid.variants}
+        if len(set(totals.values())) > 1:
+            raise _bad("train.stage_epochs", self.train.stage_epochs,
+                       f"the same total epochs for every variant (equal budget); they total {totals}")
+        if (self.evaluate.score_max_side_px is not None
+                and self.evaluate.score_max_side_px <= self.dataset.max_side_px):
+            raise _bad("evaluate.score_max_side_px", self.evaluate.score_max_side_px,
+                       f"null or larger than dataset.max_side_px ({self.dataset.max_side_px})")
 
     def compare_variants(self) -> tuple[str, ...]:
         """The variants notebook 05 compares (``report.compare`` or its default, see :class:`ReportSpec`)."""
@@ -543,7 +604,8 @@ def _type_name(tp: Any) -> str:
         return f"a mapping of str to {_type_name(typing.get_args(tp)[1])}"
     if dataclasses.is_dataclass(tp):
         return "a mapping"
-    return {type(None): "null", bool: "true/false", int: "int", float: "number", str: "str"}.get(tp, str(tp))
+    return {type(None): "null", bool: "true/false", int: "int", float: "number", str: "str",
+            Any: "any value"}.get(tp, str(tp))
 
 
 def _convert(value: Any, tp: Any, key: str) -> Any:
@@ -561,6 +623,8 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
             except ConfigError:
                 continue
         raise ConfigError(f"key '{key}' must be {_type_name(tp)}, got {value!r} ({type(value).__name__})")
+    if tp is Any:
+        return value
     if dataclasses.is_dataclass(tp):
         return _build(tp, value, key)
     if origin in (tuple, list):

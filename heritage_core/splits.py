@@ -573,7 +573,10 @@ class SplitParams:
     source_dir: Path | None
     synthetic_n: int
     synthetic_seed: int
+    synthetic_min_mark_px: int
     max_side_px: int
+    score_cache_dir: Path | None
+    score_max_side_px: int
     protocol: str
     seeds: tuple[int, ...]
     fractions: tuple[float, float, float]
@@ -605,6 +608,9 @@ def check_split_params(
     min_items: int,
     output_dir: str | Path,
     smoke: bool,
+    synthetic_min_mark_px: int = 1,
+    score_cache_dir: str | Path | None = None,
+    score_max_side_px: int = 0,
 ) -> SplitParams:
     """Validate every parameter of notebook ``01_splits`` at once.
 
@@ -621,6 +627,10 @@ def check_split_params(
         min_items: partitions with fewer items raise a :class:`SplitWarning` in the report.
         output_dir: manifests go here, the report to ``output_dir/report``.
         smoke: keep only the first seed.
+        synthetic_min_mark_px: smallest width of thin synthetic marks, px (see ``write_synthetic_dataset``).
+        score_cache_dir: a second cache of the same source at ``score_max_side_px``, whose masks the
+            evaluation scores (None or "": none).
+        score_max_side_px: long side of the score cache, px (0 with no score cache).
 
     Returns:
         The parameters as a :class:`SplitParams`.
@@ -645,10 +655,18 @@ def check_split_params(
             f"{source_dir!r}, synthetic_n is 0); point cache_dir at a cache, source_dir at a dataset, or set "
             f"synthetic_n > 0"
         )
+    score_dir = Path(score_cache_dir) if score_cache_dir not in (None, "") else None
+    max_side = _check_int(max_side_px, "max_side_px", 16)
+    score_side = _check_int(score_max_side_px, "score_max_side_px", 0)
+    if (score_dir is None) != (score_side == 0) or (score_dir is not None and score_side <= max_side):
+        raise ConfigError(f"score_cache_dir {score_cache_dir!r} and score_max_side_px {score_max_side_px!r}: give "
+                          f"both (a long side larger than max_side_px {max_side}) or neither ('' and 0)")
     return SplitParams(
         cache_dir=cache, source_dir=source, synthetic_n=synthetic_n,
         synthetic_seed=_check_seed(synthetic_seed, "synthetic_seed"),
-        max_side_px=_check_int(max_side_px, "max_side_px", 16), protocol=_check_protocol(protocol),
+        synthetic_min_mark_px=_check_int(synthetic_min_mark_px, "synthetic_min_mark_px", 1),
+        max_side_px=max_side, score_cache_dir=score_dir, score_max_side_px=score_side,
+        protocol=_check_protocol(protocol),
         seeds=tuple(checked[:1] if smoke else checked), fractions=check_fractions(fractions),
         min_items=_check_int(min_items, "min_items", 0), output_dir=Path(output_dir), smoke=smoke,
     )
@@ -660,6 +678,7 @@ def prepare_dataset(
     synthetic_n: int = 0,
     synthetic_seed: int = 0,
     max_side_px: int = 512,
+    synthetic_min_mark_px: int = 1,
 ) -> Cache:
     """Open the ingest cache at ``cache_dir``, building it first when it is missing.
 
@@ -674,6 +693,7 @@ def prepare_dataset(
         synthetic_n: number of synthetic items to generate when needed (0: never generate).
         synthetic_seed: seed of the synthetic dataset.
         max_side_px: long side in px of generated and cached items.
+        synthetic_min_mark_px: smallest width of thin synthetic marks, px.
 
     Returns:
         The opened :class:`~heritage_core.data.cache.Cache`.
@@ -691,7 +711,8 @@ def prepare_dataset(
     if synthetic_n > 0 and not any((source / "data").glob("*.parquet")):
         from heritage_core.data.synth import write_synthetic_dataset
 
-        write_synthetic_dataset(source, n=synthetic_n, seed=synthetic_seed, max_side_px=max_side_px)
+        write_synthetic_dataset(source, n=synthetic_n, seed=synthetic_seed, max_side_px=max_side_px,
+                                min_mark_px=synthetic_min_mark_px)
     if not source.exists():
         raise DataError(f"source_dir '{source}' does not exist; point it at a dataset or set synthetic_n > 0")
     from heritage_core.data.ingest import ingest

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -33,7 +35,10 @@ cache_dir = "cache/synthetic"  # ingest cache to split; built from source_dir wh
 source_dir = "data/synthetic"  # dataset source ingested when cache_dir is missing; empty string: none
 synthetic_n = 418  # synthetic items written to source_dir first when it has no parquet shards; 0: never
 synthetic_seed = 0  # seed of the synthetic dataset
-max_side_px = 512  # long side in px of the cached items when the cache is built here
+synthetic_min_mark_px = 1  # smallest width of thin synthetic marks and specks, px (1: ARTeFACT-like)
+max_side_px = 512  # long side in px of the cached items when the cache is built here: the scale of every run
+score_cache_dir = ""  # a second cache of the source at score_max_side_px whose masks are scored; "": none
+score_max_side_px = 0  # long side of the score cache, px (larger than max_side_px); 0: none
 protocol = "locontent"  # split protocol: locontent, lomaterial or random
 seeds = [0, 1, 2]  # split seeds, one manifest per fold and seed
 fractions = [0.7, 0.15, 0.15]  # shares of the in-domain items for train, val, id_test (in [0, 1], sum 1)
@@ -49,7 +54,8 @@ from heritage_core import split_report, splits
 params = splits.check_split_params(
     cache_dir=cache_dir, source_dir=source_dir, synthetic_n=synthetic_n, synthetic_seed=synthetic_seed,
     max_side_px=max_side_px, protocol=protocol, seeds=seeds, fractions=fractions, min_items=min_items,
-    output_dir=output_dir, smoke=smoke,
+    output_dir=output_dir, smoke=smoke, synthetic_min_mark_px=synthetic_min_mark_px,
+    score_cache_dir=score_cache_dir, score_max_side_px=score_max_side_px,
 )
 params
 
@@ -59,8 +65,11 @@ params
 
 # %%
 cache = splits.prepare_dataset(
-    params.cache_dir, params.source_dir, params.synthetic_n, params.synthetic_seed, params.max_side_px
+    params.cache_dir, params.source_dir, params.synthetic_n, params.synthetic_seed, params.max_side_px,
+    params.synthetic_min_mark_px,
 )
+if params.score_cache_dir is not None:
+    splits.prepare_dataset(params.score_cache_dir, params.source_dir, 0, 0, params.score_max_side_px)
 split_report.domain_counts(cache.index)
 
 # %% [markdown]

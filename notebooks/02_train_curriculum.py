@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -21,7 +23,12 @@
 #   with the fine loss alone in the last stage. `curriculum`: binary (20 epochs, lr 1e-5) → binary + coarse (20, 5e-5)
 #   → all three heads (60, 1e-4). All have 100 epochs, AdamW, linear warm-up + cosine per stage.
 # * **Stages.** Each stage builds a fresh optimiser and schedule and starts from the previous stage's best weights;
-#   heads not yet in the loss are frozen. `epochs_scale` or `stage_epochs` shorten a run and keep the proportions.
+#   heads not yet in the loss are frozen. `epochs_scale` scales a variant's total epochs (every variant keeps the
+#   same total) and shares it over the stages; `stage_epochs` sets them explicitly. `lr_scale` multiplies the
+#   stage learning rates (the variants file holds the pretrained setting).
+# * **One scale.** Training crops (`img_size` px) are cut from the cached image at its own scale (jitter ×0.75–1.33);
+#   validation predicts the cached image with sliding windows of `tile` px at that scale, in the training precision,
+#   exactly as the final evaluation (03) does.
 # * **Model selection** on `val` only: per stage, the epoch with the best mIoU (ΣI/ΣU) of its finest loss head.
 #   `id_test` and `ood_test` are never read here.
 # * **Re-running** resumes an unfinished run exactly (also after a kill or a SLURM preemption), does nothing for a
@@ -41,12 +48,16 @@ epochs_scale = 1.0  # factor on the epochs of every stage (each keeps at least 1
 stage_epochs = None  # explicit epochs per stage, e.g. [2, 2, 6]; None uses the variant epochs times epochs_scale
 encoder = "convnext_tiny"  # timm encoder name (e.g. convnext_atto for a quick CPU run)
 pretrained = None  # local encoder weights file (.safetensors / .pth), or None for random init; never downloaded
-img_size = 512  # side of the square training crops, px (multiple of 32)
+lr_scale = 1.0  # factor on every stage's peak lr: 1 for pretrained encoders (the plan's), e.g. 30 from random init
+equal_stage_lr = False  # True: every stage peaks at the variant's largest stage lr (random-init profiles)
+img_size = 512  # side of the square training crops, px (multiple of 32), cut from the cache at its own scale
+tile = None  # sliding-window tile of validation and evaluation, px; None for img_size
+overlap = 0.25  # fraction of a validation tile shared with its neighbour, in [0, 1)
 batch_size = 8  # images per optimiser step (per GPU under torchrun)
 decoder_channels = 256  # channels of the UPerNet decoder
 max_batches_per_epoch = None  # cap on training batches per epoch, or None for all
 class_weights = False  # True: focal class weights from the train partition (stored in run.json)
-augment = True  # random training augmentation (scale, crop, flips, 90-degree rotations, colour jitter)
+augment = True  # True, False, or settings over the defaults, e.g. {"damage_crop_p": 0.5} (heritage_core.data.loader)
 amp = True  # bf16 autocast on CUDA (always off on the CPU)
 seed = 0  # seed of python, numpy, torch, the loader and the model initialisation
 device = "auto"  # "auto" (CUDA when available), "cpu", "cuda" or "cuda:N"
@@ -67,7 +78,9 @@ from heritage_core.train_plots import plot_history, run_summary, stage_table
 offline_environment()
 config = make_config(
     smoke=smoke, cache_dir=cache_dir, manifest_path=manifest_path, run_dir=run_dir, variant=variant,
-    epochs_scale=epochs_scale, stage_epochs=stage_epochs, encoder=encoder, pretrained=pretrained, img_size=img_size,
+    epochs_scale=epochs_scale, stage_epochs=stage_epochs, encoder=encoder, pretrained=pretrained, lr_scale=lr_scale,
+    equal_stage_lr=equal_stage_lr,
+    img_size=img_size, tile=tile, overlap=overlap,
     batch_size=batch_size, decoder_channels=decoder_channels, max_batches_per_epoch=max_batches_per_epoch,
     class_weights=class_weights, augment=augment, amp=amp, seed=seed, device=device, num_workers=num_workers,
     progress=progress,

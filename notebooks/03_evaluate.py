@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -14,14 +16,16 @@
 # %% [markdown]
 # # 03 · Evaluate one run
 #
-# Scores a finished run on `val`, `id_test` and `ood_test` at native resolution (the cached mask size) and writes
+# Scores a finished run on `val`, `id_test` and `ood_test` at the cache's resolution (or at the larger resolution of a
+# score cache) and writes
 # `<run_dir>/eval/`: per-image counts per scored head (`<partition>.npz`), downsampled prediction masks for the
 # inspector (`<partition>_pred.npz`), `metrics.json` and `eval.json`. The folder is rebuilt and swapped in whole, so
 # a re-evaluation replaces it.
 #
-# * **Inference.** `sliding`: tiles of `tile` px (default: the training `img_size`) with fractional `overlap`,
-#   logits averaged where tiles overlap. `resize`: the whole image to `img_size` and the logits back. `eval.json`
-#   records which, with the tile, overlap and checkpoint.
+# * **Inference** is the run's own: sliding windows of its `tile` (default its training `img_size`) and `overlap`
+#   over each cached image at the training scale, in the training precision (bf16 on CUDA, float32 on CPU), exactly
+#   as validation selected the checkpoint. `eval.json` records tile, overlap, precision and the scored resolution.
+#   With `score_cache` the logits are resized to that cache's larger masks; the model's input does not change.
 # * **Scored heads.** `binary`, `coarse`, `fine` are the model's own heads (for a flat model coarse and binary are
 #   derived from fine); `*_from_fine` are always derived from the fine argmax; `*_consistent` (with
 #   `consistent = True`) take the best root-to-leaf path. Items labelled only at the binary level are scored on the
@@ -34,9 +38,7 @@
 # %% tags=["parameters"]
 run_dir = "runs/example"  # finished run directory to evaluate (run.json with status finished); eval/ is written inside
 partitions = ["val", "id_test", "ood_test"]  # partitions to evaluate; empty ones are skipped and recorded
-mode = "sliding"  # inference: "sliding" (tiles at the cached resolution) or "resize" (whole image to img_size)
-tile = None  # tile side in px for sliding; None for the run's img_size
-overlap = 0.25  # fraction of a tile shared with its neighbour, in [0, 1)
+score_cache = ""  # cache of the same source at a larger long side whose masks are scored; "": the run's cache
 consistent = False  # also score the hierarchy-consistent (best-path) predictions of hierarchical models
 device = "cpu"  # torch device: "cpu", "cuda" or "cuda:N"
 n_resamples = 10000  # bootstrap resamples of every 95 % interval
@@ -51,7 +53,7 @@ from heritage_core.runs import offline_environment
 
 offline_environment()
 params = evaluate.check_evaluate_params(
-    run_dir=run_dir, partitions=partitions, mode=mode, tile=tile, overlap=overlap, consistent=consistent,
+    run_dir=run_dir, partitions=partitions, score_cache=score_cache, consistent=consistent,
     device=device, n_resamples=n_resamples, seed=seed, show_heads=show_heads, figures_dir=figures_dir, smoke=smoke,
 )
 params
@@ -61,7 +63,8 @@ params
 
 # %%
 result = evaluate.evaluate_run(**params.run_kwargs())
-{key: result["eval"][key] for key in ("mode", "tile", "overlap", "consistent", "checkpoint", "partitions", "duration_s")}
+{key: result["eval"][key] for key in ("tile", "overlap", "precision", "input_max_side_px", "score_max_side_px",
+                                      "live_heads", "derived_from_fine", "checkpoint", "partitions", "duration_s")}
 
 # %% [markdown]
 # ## Summary

@@ -40,6 +40,9 @@ class Canvas:
         obj: bool (H, W), True on the object (damage is drawn only there).
         scale: long side / 512.
         material: ARTeFACT material name (sets the exposed substrate colour).
+        min_mark_px: smallest width of a thin mark (scratch, hair, crack, writing and stamp strokes) and
+            diameter of a speck (dust, puncture), px at the rendered size; 1 draws them at their
+            ARTeFACT-like scale, a larger value keeps them visible to a model in a small rendering.
     """
 
     img: np.ndarray
@@ -47,6 +50,7 @@ class Canvas:
     obj: np.ndarray
     scale: float
     material: str
+    min_mark_px: float = 1.0
 
     @cached_property
     def object_yx(self) -> tuple[np.ndarray, np.ndarray] | None:
@@ -70,9 +74,9 @@ def _blank(c: Canvas) -> tuple[Image.Image, ImageDraw.ImageDraw]:
     return im, ImageDraw.Draw(im)
 
 
-def _px(c: Canvas, px_at_512: float, low: float = 1.0) -> int:
-    """A stroke width or radius given at 512 px, scaled to this image, at least ``low``."""
-    return int(max(low, round(px_at_512 * c.scale)))
+def _px(c: Canvas, px_at_512: float) -> int:
+    """A stroke width given at 512 px, scaled to this image, at least ``c.min_mark_px``."""
+    return int(max(c.min_mark_px, round(px_at_512 * c.scale)))
 
 
 def _walk(rng: np.random.Generator, start: np.ndarray, heading: float, n: int, step: float, turn_sd: float
@@ -204,7 +208,7 @@ def _peel(rng: np.random.Generator, c: Canvas) -> np.ndarray:
 def _dust(rng: np.random.Generator, c: Canvas) -> np.ndarray:
     im, draw = _blank(c)
     for x, y in _on_object(rng, c, max(3, int(rng.integers(15, 120) * min(1.0, c.scale)))):
-        r = max(0.5, rng.uniform(0.4, 1.8) * c.scale)
+        r = max(0.5 * c.min_mark_px, rng.uniform(0.4, 1.8) * c.scale)
         draw.ellipse([x - r, y - r * rng.uniform(0.6, 1.2), x + r, y + r], fill=255)
     mask = _finish(c, np.asarray(im) > 0)
     if mask.any():
@@ -382,7 +386,7 @@ def _sticker(rng: np.random.Generator, c: Canvas) -> np.ndarray:
 def _puncture(rng: np.random.Generator, c: Canvas) -> np.ndarray:
     im, draw = _blank(c)
     for x, y in _on_object(rng, c, int(rng.integers(1, 7))):
-        r = max(1.0, rng.uniform(2, 7) * c.scale)
+        r = max(1.0, 0.5 * c.min_mark_px, rng.uniform(2, 7) * c.scale)
         draw.ellipse([x - r, y - r, x + r, y + r], fill=255)
     mask = _finish(c, np.asarray(im) > 0)
     if mask.any():

@@ -1,10 +1,10 @@
-"""Training and evaluation data: cached items to normalised tensors with three-level targets, and seeded loaders.
+"""Training data: cached items to normalised tensors with three-level targets, and seeded loaders.
 
 Every item of an ingest cache (:mod:`heritage_core.data.cache`) becomes one dict::
 
     {"image": float32 (3, S, S), "binary": int64 (S, S), "coarse": int64 (S, S), "fine": int64 (S, S), "id": str}
 
-``S`` is ``img_size``. Targets carry ``IGNORE_INDEX`` (255) where a pixel is not labelled at that level:
+``S`` is ``img_size`` for training items (the cached ``H x W`` for ``train=False``). Targets carry ``IGNORE_INDEX`` (255) where a pixel is not labelled at that level:
 
 * ``fine``-level items: ``fine`` is the mask, ``coarse`` and ``binary`` are mapped from it with
   ``default_taxonomy().map_labels`` (255 stays 255).
@@ -12,12 +12,14 @@ Every item of an ingest cache (:mod:`heritage_core.data.cache`) becomes one dict
   train and are scored on the binary head alone.
 * Padding added by a transform is 255 in every target and 0 (black) in the raw image, never a class.
 
-Geometry. The evaluation transform (``train=False``) is the *letterbox*: resize so the long side is ``S``
-(aspect kept; area interpolation when shrinking, bilinear when enlarging, nearest-exact for masks), then pad
-bottom and right to ``S x S``. :func:`letterbox` is shared with :mod:`heritage_core.inference`, so predictions
-are cropped back with the same arithmetic. The training transform perturbs that same geometry: long side to
-``S``, random rescale by ``scale_range``, pad to at least ``S x S`` at a random position, random ``S x S``
-crop, flips, 90° rotations and colour jitter (see :data:`DEFAULT_AUGMENT`).
+Geometry: one pixel scale (README, "Scale"). Training items (``train=True``) are random ``S x S`` crops of the
+*cached* image at its own scale: a random rescale by ``scale_range`` (jitter around 1.0; area interpolation
+when shrinking, bilinear when enlarging, nearest-exact for masks), padding to at least ``S x S`` at a random
+position, a random crop, flips, 90° rotations and colour jitter (see :data:`DEFAULT_AUGMENT`). Validation and
+test predict the cached image at the same scale with sliding windows of ``S`` px
+(:func:`heritage_core.inference.predict_logits`), so a 40 px object of the cache is 40 px (times the jitter)
+in a training crop and exactly 40 px in a validation or test tile. Non-training items (``train=False``) are the
+cached image and targets unchanged (sizes vary: for inspection and tests, not for batching).
 
 Seeding. Albumentations 2.x draws from a random state owned by each ``Compose``, not from numpy's or
 torch's global state, and a worker process would inherit an identical copy of it. :func:`build_loader`
@@ -54,8 +56,6 @@ __all__ = [
     "IMAGENET_STD",
     "DEFAULT_AUGMENT",
     "normalise_image",
-    "letterbox_size",
-    "letterbox",
     "resolve_augment",
     "build_train_transform",
     "SegmentationDataset",
@@ -69,8 +69,10 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 #: Training augmentation settings and their defaults. Probabilities are in [0, 1].
-#: ``scale_range`` is the factor applied after the long side was resized to ``img_size`` (1 = the
-#: evaluation scale; > 1 zooms in, < 1 zooms out and adds 255-padding). The colour jitter factors are
+#: ``scale_range`` is the factor applied to the cached image before the crop (1 = the cache's scale, the scale
+#: of validation and test; > 1 zooms in, < 1 zooms out); the default is symmetric in log scale around 1
+#: (0.75 = 1 / 1.33). ``damage_crop_p`` is the share of crops placed so that they hold a labelled damage pixel
+#: (any label but 0 and 255, when the item has one); the others are uniform. The colour jitter factors are
 #: drawn from ``[1 - x, 1 + x]``; ``hue`` is a shift in [-hue, hue] of a full turn and stays small because
 #: the discolouration classes (Staining, Burn marks, Lightleak) are defined by colour.
 DEFAULT_AUGMENT: Mapping[str, Any] = MappingProxyType({
@@ -78,14 +80,15 @@ DEFAULT_AUGMENT: Mapping[str, Any] = MappingProxyType({
     "vflip_p": 0.5,
     "rotate90_p": 0.5,
     "scale_p": 1.0,
-    "scale_range": (0.75, 1.5),
+    "scale_range": (0.75, 1.33),
+    "damage_crop_p": 0.0,
     "color_jitter_p": 0.5,
     "brightness": 0.2,
     "contrast": 0.2,
     "saturation": 0.2,
     "hue": 0.02,
 })
-_PROBABILITIES = ("hflip_p", "vflip_p", "rotate90_p", "scale_p", "color_jitter_p")
+_PROBABILITIES = ("hflip_p", "vflip_p", "rotate90_p", "scale_p", "color_jitter_p", "damage_crop_p")
 _JITTER = ("brightness", "contrast", "saturation")
 #: ``(v / 255 - mean_c) / std_c`` for every uint8 value ``v`` and channel ``c``: a (3, 256) float32 table, so
 #: normalising is a lookup (single-threaded numpy; no torch thread pool contention in the loader process).
@@ -117,48 +120,6 @@ def normalise_image(image: np.ndarray) -> torch.Tensor:
         seen = f"{image.dtype} {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
         raise DataError(f"normalise_image expects a uint8 (H, W, 3) RGB array, got {seen}; load it with Cache.load_image")
     return torch.from_numpy(np.stack([_NORMALISE_LUT[c][image[..., c]] for c in range(3)]))
-
-
-def letterbox_size(height: int, width: int, img_size: int) -> tuple[int, int]:
-    """Size (height, width) in px of an image after its long side was resized to ``img_size``, aspect kept.
-
-    The long side becomes exactly ``img_size``; the short side is rounded to the nearest pixel, at least 1.
-    """
-    scale = img_size / max(height, width)
-    return max(1, min(img_size, round(height * scale))), max(1, min(img_size, round(width * scale)))
-
-
-def letterbox(
-    image: np.ndarray, img_size: int, mask: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray | None, tuple[int, int]]:
-    """The deterministic evaluation transform: long side to ``img_size``, then pad bottom/right to a square.
-
-    The image is resized with area interpolation when it shrinks and bilinear when it grows, the mask with
-    nearest-exact (pixel-centre) sampling; padding is 0 in the image and ``IGNORE_INDEX`` in the mask.
-
-    Args:
-        image: RGB image, uint8.
-        img_size: side of the square output, px.
-        mask: optional label mask, uint8, same height and width as ``image``.
-
-    Returns:
-        ``(image, mask, (h, w))``: the padded image, the padded mask (None when none was given) and the size
-        of the resized content, which occupies ``[:h, :w]``.
-
-    Shapes:
-        image: (H, W, 3) -> (img_size, img_size, 3); mask: (H, W) -> (img_size, img_size).
-    """
-    height, width = image.shape[:2]
-    h, w = letterbox_size(height, width, img_size)
-    shrink = h * w < height * width
-    resized = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-    out = np.zeros((img_size, img_size, 3), dtype=np.uint8)
-    out[:h, :w] = resized
-    out_mask = None
-    if mask is not None:
-        out_mask = np.full((img_size, img_size), IGNORE_INDEX, dtype=np.uint8)
-        out_mask[:h, :w] = cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST_EXACT)
-    return out, out_mask, (h, w)
 
 
 def resolve_augment(augment: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -213,13 +174,16 @@ def build_train_transform(img_size: int, augment: Mapping[str, Any] | None = Non
     resize = {"interpolation": cv2.INTER_LINEAR, "mask_interpolation": cv2.INTER_NEAREST_EXACT, "area_for_downscale": "image"}
     return A.Compose(
         [
-            A.LongestMaxSize(max_size=img_size, p=1.0, **resize),
             A.RandomScale(scale_limit=(low - 1.0, high - 1.0), p=cfg["scale_p"], **resize),
             A.PadIfNeeded(
                 min_height=img_size, min_width=img_size, position="random",
                 border_mode=cv2.BORDER_CONSTANT, fill=0, fill_mask=IGNORE_INDEX, p=1.0,
             ),
-            A.RandomCrop(height=img_size, width=img_size, p=1.0),
+            A.OneOf([
+                A.CropNonEmptyMaskIfExists(height=img_size, width=img_size, ignore_values=[0, IGNORE_INDEX],
+                                           p=cfg["damage_crop_p"]),
+                A.RandomCrop(height=img_size, width=img_size, p=1.0 - cfg["damage_crop_p"]),
+            ], p=1.0),
             A.HorizontalFlip(p=cfg["hflip_p"]),
             A.VerticalFlip(p=cfg["vflip_p"]),
             A.RandomRotate90(p=cfg["rotate90_p"]),
@@ -245,8 +209,9 @@ class SegmentationDataset(Dataset):
     Args:
         cache: an open :class:`~heritage_core.data.cache.Cache` or the path of a cache folder.
         ids: item ids to serve, in order (e.g. one partition of a split manifest).
-        img_size: side of the square output, px.
-        train: apply the random training transform; otherwise the deterministic :func:`letterbox`.
+        img_size: side of the square training crops, px.
+        train: apply the random training transform (crops of ``img_size`` px at the cache's scale); otherwise
+            serve the cached image and its targets unchanged.
         augment: training settings over :data:`DEFAULT_AUGMENT`; validated even when ``train`` is False.
 
     Raises:
@@ -295,8 +260,6 @@ class SegmentationDataset(Dataset):
                 self._transform.set_random_seed(int(seed))
             out = self._transform(image=image, mask=mask)
             image, mask = out["image"], out["mask"]
-        else:
-            image, mask, _ = letterbox(image, self.img_size, mask)
         item: dict[str, Any] = {"image": normalise_image(image)}
         for head in HEADS:
             lut = self._luts[level].get(head)

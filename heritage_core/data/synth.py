@@ -223,7 +223,7 @@ def _describe(material: str, content: str, kind: str, annotation: np.ndarray) ->
 
 
 def render_item(index: int, seed: int = 0, max_side_px: int = 512, material: str | None = None,
-                content: str | None = None) -> SynthItem:
+                content: str | None = None, min_mark_px: int = 1) -> SynthItem:
     """Generate item ``index`` of the synthetic dataset, with and without its damage.
 
     Args:
@@ -232,6 +232,9 @@ def render_item(index: int, seed: int = 0, max_side_px: int = 512, material: str
         max_side_px: long side of the picture in px; the short side is 0.6-1.0 of it.
         material: override the item's material (default: its cell in :func:`item_cells`).
         content: override the item's content type (default: its cell).
+        min_mark_px: smallest width of thin marks (scratches, hair, cracks, strokes of writing and stamps) and
+            diameter of specks (dust, punctures), px: 1 draws them at their ARTeFACT-like scale; small renderings
+            (the demo's) use more, so that they survive at the cached size and a stride-4 decoder can see them.
 
     Returns:
         The item; ``image`` differs from ``clean`` exactly where ``annotation`` is in 1..15.
@@ -242,6 +245,7 @@ def render_item(index: int, seed: int = 0, max_side_px: int = 512, material: str
     _check_int("index", index, 0)
     _check_int("seed", seed, 0)
     _check_int("max_side_px", max_side_px, MIN_SIDE_PX)
+    _check_int("min_mark_px", min_mark_px, 1)
     cell = _CELLS[_cell_sequence(1024 * (index // 1024 + 1))[index]]  # any longer prefix has the same entry
     material = cell[0] if material is None else material
     content = cell[1] if content is None else content
@@ -263,7 +267,7 @@ def render_item(index: int, seed: int = 0, max_side_px: int = 512, material: str
     clean = _to_uint8(img)
     base = clean.astype(np.float32)
     base *= 1 / 255
-    canvas = Canvas(img=base.copy(), clean=base, obj=obj, scale=scale, material=material)
+    canvas = Canvas(img=base.copy(), clean=base, obj=obj, scale=scale, material=material, min_mark_px=min_mark_px)
     annotation = draw_damage(damage_rng, canvas, damage_presence(damage_rng, material, index))
     image = _to_uint8(canvas.img)
     texts = _describe(material, content, kind, annotation)
@@ -340,7 +344,8 @@ def _check_replaceable(data: Path) -> None:
             )
 
 
-def write_synthetic_dataset(out: str | Path, n: int = 418, seed: int = 0, max_side_px: int = 512) -> Path:
+def write_synthetic_dataset(out: str | Path, n: int = 418, seed: int = 0, max_side_px: int = 512,
+                            min_mark_px: int = 1) -> Path:
     """Write ``n`` synthetic items in ARTeFACT's parquet layout to ``out/data/``.
 
     Shards are ``train-00000-of-0000K.parquet`` with at most :data:`SHARD_ITEMS` items each. The folder
@@ -353,6 +358,7 @@ def write_synthetic_dataset(out: str | Path, n: int = 418, seed: int = 0, max_si
         n: number of items (>= 18, one per material x content cell; default ARTeFACT's 418).
         seed: dataset seed (>= 0).
         max_side_px: long side of every picture in px (>= 32).
+        min_mark_px: smallest width of thin marks and specks in px (>= 1; see :func:`render_item`).
 
     Returns:
         ``out`` as a Path.
@@ -364,15 +370,18 @@ def write_synthetic_dataset(out: str | Path, n: int = 418, seed: int = 0, max_si
     _check_n(n)
     _check_int("seed", seed, 0)
     _check_int("max_side_px", max_side_px, MIN_SIDE_PX)
+    _check_int("min_mark_px", min_mark_px, 1)
     out = Path(out)
     data = out / "data"
     _check_replaceable(data)
     k = math.ceil(n / SHARD_ITEMS)
     bounds = np.linspace(0, n, k + 1).round().astype(int)
-    mark = json.dumps({"n": int(n), "seed": int(seed), "max_side_px": int(max_side_px)}, sort_keys=True).encode()
+    mark = json.dumps({"n": int(n), "seed": int(seed), "max_side_px": int(max_side_px),
+                       "min_mark_px": int(min_mark_px)}, sort_keys=True).encode()
     with atomic_dir(data) as tmp:
         for s in range(k):
-            table = _shard_table([render_item(i, seed, max_side_px) for i in range(bounds[s], bounds[s + 1])])
+            table = _shard_table([render_item(i, seed, max_side_px, min_mark_px=min_mark_px)
+                                 for i in range(bounds[s], bounds[s + 1])])
             table = table.replace_schema_metadata({**table.schema.metadata, _MARK: mark})
             pq.write_table(table, tmp / f"train-{s:05d}-of-{k:05d}.parquet", compression="snappy",
                            use_dictionary=["material", "content", "type"], write_statistics=["id"])

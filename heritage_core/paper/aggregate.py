@@ -60,12 +60,12 @@ __all__ = [
 CI_LEVEL = 0.95
 _Z = 1.959963984540054  # standard normal quantile at 0.975
 #: Display names of the ablation's variants (tables, legends, macros' prose).
-VARIANT_LABELS = {"flat": "Flat", "hierarchical": "Hierarchical", "curriculum_only": "Curriculum only",
-                  "curriculum": "Curriculum"}
+VARIANT_LABELS = {"flat": "Flat", "hierarchical": "Hierarchical", "hierarchical_staged": "Hier. staged (control)",
+                  "curriculum_only": "Curriculum only", "curriculum": "Curriculum", "all_clean": "All-Clean (floor)"}
 #: Display names of the scored partitions.
 PARTITION_LABELS = {"val": "Val", "id_test": "ID", "ood_test": "OOD", "gap": "Gap"}
 #: How an :class:`Estimate`'s interval was made (module docstring).
-INTERVAL_METHODS = ("bootstrap", "combined", "seeds", "none")
+INTERVAL_METHODS = ("bootstrap", "combined", "seeds", "hierarchical", "images", "none")
 MAIN_PARTITIONS = ("id_test", "ood_test", "gap")
 NAN = float("nan")
 
@@ -133,12 +133,16 @@ _METHOD_TEXT = {
     "combined": "the folds' bootstrap intervals combined as independent normal errors "
                 "($\\pm 1.96\\sqrt{\\sum_f s_f^2}/F$, $s_f$ = interval width$/3.92$)",
     "seeds": "a 95\\,\\% $t$-interval over seeds of the per-seed fold means (SE with ddof\\,=\\,1)",
+    "hierarchical": "95\\,\\% intervals from a hierarchical bootstrap that resamples the training seeds and, "
+                    "within every test set, its images (by source group)",
+    "images": "95\\,\\% intervals from a bootstrap of the test images (by source group) of every run; with one "
+              "training seed they do not include training randomness",
 }
 
 
 def interval_sentence(methods: Iterable[str]) -> str:
     """LaTeX caption sentence naming the interval rule(s) actually used in a table."""
-    used = [m for m in ("bootstrap", "combined", "seeds") if m in set(methods)]
+    used = [m for m in ("bootstrap", "combined", "seeds", "hierarchical", "images") if m in set(methods)]
     if not used:
         return "No interval could be computed (too few images or runs)."
     return "Brackets: " + "; ".join(_METHOD_TEXT[m] for m in used) + "."

@@ -24,7 +24,8 @@ __all__ = ["REQUIRED_ASSETS", "TEX_PACKAGES", "missing_assets", "ensure_tex", "b
 #: Generated files the paper needs, relative to ``paper/generated/<suite>/``.
 REQUIRED_ASSETS = (
     "numbers.tex",
-    "tables/main_results.tex", "tables/per_fold.tex", "tables/per_class.tex", "tables/ablation.tex",
+    "tables/main_results.tex", "tables/per_fold.tex", "tables/per_class.tex", "tables/per_class_gap.tex",
+    "tables/ablation.tex",
     "figures/training_curves.pdf", "figures/dg_gap.pdf", "figures/class_iou_heatmap.pdf", "figures/confusion.pdf",
     "figures/qualitative.pdf", "figures/split_composition.pdf", "figures/class_distribution.pdf",
 )

@@ -8,16 +8,25 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 from heritage_core.dg import VARIANT_ORDER
 from heritage_core.errors import ConfigError
 from heritage_core.metrics import ABSENT_CLASS_RULE
-from heritage_core.paper.aggregate import MAIN_PARTITIONS, NAN, format_percent, macro_name, tex_escape
+from heritage_core.paper.aggregate import MAIN_PARTITIONS, format_p, format_percent, macro_name, tex_escape
 
 __all__ = ["number_macros", "setup_macros", "numbers_tex", "parse_numbers_tex"]
 
 # --------------------------------------------------------------------------- number macros
+def _value(r: pd.Series | None, key: str = "mean") -> str:
+    if r is None:
+        return "--"
+    if not bool(r.get("complete", True)):
+        return "X"
+    return format_percent(r[key])
+
+
 def number_macros(
     main: pd.DataFrame,
     folds_frame: pd.DataFrame,
@@ -26,21 +35,22 @@ def number_macros(
     suite: str,
     encoder: str,
     n_runs: int,
+    baseline: str = "flat",
 ) -> dict[str, str]:
     """Every number the paper's text uses, as macro name -> LaTeX text (the formatting rule).
 
-    Names (letters only; ``V`` a variant of :data:`~heritage_core.dg.VARIANT_ORDER` in CamelCase, ``P`` one of
-    ``ID``, ``OOD``, ``Gap``, ``F`` a fold in CamelCase):
+    Names (letters only; ``V`` a variant of :data:`~heritage_core.dg.VARIANT_ORDER` or ``AllClean`` (the
+    floor) in CamelCase, ``P`` one of ``ID``, ``OOD``, ``Gap``, ``F`` a fold in CamelCase):
 
-    * ``\\VPmIoU``, ``\\VPmIoULow``, ``\\VPmIoUHigh``: :func:`main_results` of ``encoder`` (defined for all
-      four variants; ``--`` where the suite lacks one, so the text always compiles); with several encoders in
-      ``main`` also ``\\VPmIoUE``, ``\\VPmIoULowE``, ``\\VPmIoUHighE`` for every other encoder ``E`` in
-      CamelCase (``mit_b3`` -> ``MitBThree``);
+    * ``\\VPmIoU``, ``\\VPmIoULow``, ``\\VPmIoUHigh``: :func:`main_results` of ``encoder`` (defined for every
+      variant of the ablation; ``--`` where the suite lacks one, ``X`` where its grid is incomplete, so the
+      text always compiles); ``\\VClearsFloorP`` (``yes``/``no``: the interval's lower end above the floor);
+      with several encoders in ``main`` also ``\\VPmIoUE`` ... for every other encoder ``E`` in CamelCase;
     * ``\\VPmIoUF``: :func:`per_fold` (of ``encoder``);
-    * ``\\BVsAPDelta``, ``...DeltaLow``, ``...DeltaHigh``, ``...Significant`` (``k/n``) for each pair of
-      variants, ``P`` in ``ID``, ``OOD``: :func:`ablation`;
-    * ``\\NumFolds``, ``\\NumSeeds``, ``\\NumRuns``, and text: ``\\SuiteName``, ``\\EncoderName``,
-      ``\\HeldOutDomains``, ``\\AbsentClassRule``.
+    * ``\\VVsFlatPDelta``, ``...DeltaLow``, ``...DeltaHigh``, ``...P`` (Holm-adjusted sign-flip p) for every
+      variant against the baseline, ``P`` in ``ID``, ``OOD``: :func:`ablation`;
+    * ``\\NumFolds``, ``\\NumSeeds``, ``\\NumRuns``, ``\\NumClassesCommon`` (size of the common class sets),
+      and text: ``\\SuiteName``, ``\\EncoderName``, ``\\HeldOutDomains``, ``\\AbsentClassRule``.
 
     Args:
         main: :func:`~heritage_core.paper.tables.main_results` (one or several encoders).
@@ -49,6 +59,7 @@ def number_macros(
         suite: suite name (``\\SuiteName``).
         encoder: the primary encoder, whose numbers get the unqualified names (``\\EncoderName``).
         n_runs: number of runs reported (``\\NumRuns``).
+        baseline: the ablation's reference variant.
 
     Returns:
         Macro name (without backslash) -> replacement text.
@@ -69,38 +80,45 @@ def number_macros(
     primary = encoder if encoder in encoders else (encoders[0] if encoders else encoder)
     groups = ([(main[main["encoder"] == e], "" if e == primary else macro_name(e)) for e in encoders]
               if len(encoders) > 1 else [(main, "")])
+    everyone = (*VARIANT_ORDER, "all_clean")
     for sub, suffix in groups:
-        for variant in VARIANT_ORDER + tuple(v for v in sub["variant"].unique() if v not in VARIANT_ORDER):
+        for variant in everyone + tuple(v for v in sub["variant"].unique() if v not in everyone):
             for part in MAIN_PARTITIONS:
                 r = sub[(sub["variant"] == variant) & (sub["partition"] == part)]
-                mean, low, high = (r.iloc[0][["mean", "low", "high"]] if len(r) else (NAN, NAN, NAN))
+                row = r.iloc[0] if len(r) else None
                 base = macro_name(variant) + tag[part] + "mIoU"
-                put(base + suffix, format_percent(mean))
-                put(base + "Low" + suffix, format_percent(low))
-                put(base + "High" + suffix, format_percent(high))
+                put(base + suffix, _value(row))
+                put(base + "Low" + suffix, _value(row, "low"))
+                put(base + "High" + suffix, _value(row, "high"))
+                if part != "gap" and variant != "all_clean":
+                    clears = None if row is None else row.get("clears_floor")
+                    put(macro_name(variant) + "ClearsFloor" + tag[part] + suffix,
+                        "--" if clears is None or not np.isfinite(clears) else ("yes" if clears else "no"))
     for _, r in folds_frame.iterrows():
-        put(macro_name(r["variant"]) + tag[r["partition"]] + "mIoU" + macro_name(r["fold"]), format_percent(r["mean"]))
-    for a, b in ((a, b) for k, a in enumerate(VARIANT_ORDER) for b in VARIANT_ORDER[k + 1:]):
+        put(macro_name(r["variant"]) + tag[r["partition"]] + "mIoU" + macro_name(r["fold"]), _value(r))
+    for variant in VARIANT_ORDER:
+        if variant == baseline:
+            continue
         for part in ("id_test", "ood_test"):
-            r = ablation_frame[(ablation_frame["variant_a"] == a) & (ablation_frame["variant_b"] == b)
-                               & (ablation_frame["partition"] == part)]
-            base = macro_name(b) + "Vs" + macro_name(a) + tag[part]
-            if len(r):
-                r = r.iloc[0]
-                put(base + "Delta", format_percent(r["mean"], signed=True))
-                put(base + "DeltaLow", format_percent(r["low"]))
-                put(base + "DeltaHigh", format_percent(r["high"]))
-                put(base + "Significant", f"{int(r['n_significant'])}/{int(r['n'])}")
-            else:
-                for suffix in ("Delta", "DeltaLow", "DeltaHigh", "Significant"):
-                    put(base + suffix, "--")
+            r = ablation_frame[(ablation_frame["variant"] == variant) & (ablation_frame["partition"] == part)]
+            base = macro_name(variant) + "Vs" + macro_name(baseline) + tag[part]
+            row = r.iloc[0] if len(r) else None
+            complete = row is not None and bool(row["complete"])
+            put(base + "Delta", format_percent(row["mean"], signed=True) if complete else ("X" if row is not None else "--"))
+            put(base + "DeltaLow", format_percent(row["low"]) if complete else "--")
+            put(base + "DeltaHigh", format_percent(row["high"]) if complete else "--")
+            put(base + "P", format_p(row["p_holm"] if np.isfinite(row["p_holm"]) else row["p_sign_flip"])
+                if complete else "--")
     put("NumFolds", str(int(folds_frame["fold"].nunique()) if len(folds_frame) else 0))
     put("NumSeeds", str(int(main["n_seeds"].max()) if len(main) else 0))
     put("NumRuns", str(int(n_runs)))
+    k = main["n_classes"].dropna() if "n_classes" in main.columns else pd.Series(dtype=float)
+    put("NumClassesCommon", "--" if k.empty else (f"{k.min():.0f}" if k.min() == k.max()
+                                                   else f"{k.min():.0f}--{k.max():.0f}"))
     put("SuiteName", tex_escape(suite))
     put("EncoderName", tex_escape(encoder))
     held = list(dict.fromkeys(folds_frame["held_out"])) if len(folds_frame) else []
-    put("HeldOutDomains", tex_escape(", ".join(held)) if held else "--")
+    put("HeldOutDomains", tex_escape(", ".join(h for h in held if h)) if held else "--")
     put("AbsentClassRule", tex_escape(ABSENT_CLASS_RULE))
     return macros
 

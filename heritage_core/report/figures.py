@@ -161,7 +161,8 @@ def class_iou_heatmap(
     folds: Sequence[str] | None = None,
     taxonomy: Taxonomy | None = None,
 ) -> Figure:
-    """Per-class IoU (%) as a class × fold heat map, one panel per variant (mean over seeds).
+    """Per-class IoU (%) as a class × fold heat map, one panel per variant (mean over seeds), and a last panel
+    with the all-Clean floor on the same images (Clean's pixel share, 0 for every labelled damage class).
 
     A class absent from a fold's labels and predictions (IoU NaN) is a grey hatched "n/a" cell.
 
@@ -185,6 +186,11 @@ def class_iou_heatmap(
     names = [n for n in taxonomy.names(level) if n in set(rows["class_name"])] or list(dict.fromkeys(rows["class_name"]))
     fold_pairs = fold_order(rows, folds)
     panel_variants = ordered_variants(rows["variant"], variants)
+    floor = metric_rows(df, head=head, partition=partition, metric="floor_iou", class_name=None,
+                        variants=panel_variants[:1], folds=folds)
+    if len(floor):
+        rows = pd.concat([rows, floor.assign(variant="all_clean")], ignore_index=True)
+        panel_variants = [*panel_variants, "all_clean"]
     n = max(1, len(panel_variants))
     fig, axes = plt.subplots(1, n, figsize=(FULL_WIDTH_IN, 0.19 * len(names) + 1.35), squeeze=False,
                              layout="constrained")

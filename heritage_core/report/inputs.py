@@ -31,6 +31,7 @@ class ReportParams:
     suite: str
     results_path: Path
     comparisons_path: Path | None
+    results_dir: Path
     output_dir: Path
     figures_dir: Path
     head: str
@@ -122,7 +123,7 @@ def check_report_params(
     comparisons = results_dir / "comparisons.csv"
     return ReportParams(
         suite_dir=suite_dir, suite=suite, results_path=results_path,
-        comparisons_path=comparisons if comparisons.is_file() else None,
+        comparisons_path=comparisons if comparisons.is_file() else None, results_dir=results_dir,
         output_dir=Path(output_dir) / suite, figures_dir=Path(figures_dir) if str(figures_dir) else suite_dir / "figures",
         head=head, partition=partition, variants=_strings(variants, "variants") or None,
         folds=_strings(folds, "folds") or None, encoder=str(encoder), example_fold=str(example_fold),
@@ -140,7 +141,10 @@ class SuiteResults:
         results: the tidy table, restricted to the encoder (and the chosen variants and folds).
         results_all_encoders: the same for every encoder of the table (the main table and its macros compare
             encoders; everything else shows ``encoder`` only).
-        comparisons: the paired comparisons of that encoder.
+        comparisons: the per-run paired comparisons of that encoder.
+        headline: :func:`heritage_core.headline.headline_results` (every encoder and variant, and the floor).
+        headline_comparisons: :func:`heritage_core.headline.headline_comparisons`.
+        budgets: :func:`heritage_core.headline.budgets`.
         runs: one row per evaluated run: ``run_id, variant, fold, held_out, seed, encoder, run_dir``.
         variants: variants shown, in order.
         folds: folds shown, in order.
@@ -157,6 +161,10 @@ class SuiteResults:
     folds: list[str]
     comparisons_path: Path
     results_all_encoders: pd.DataFrame | None = None
+    headline: pd.DataFrame | None = None
+    headline_comparisons: pd.DataFrame | None = None
+    budgets: pd.DataFrame | None = None
+    headline_paths: dict[str, Path] = field(default_factory=dict)
     hashes: dict[str, str] = field(default_factory=dict)
     git_commit: str | None = None
 
@@ -237,8 +245,34 @@ def load_suite(params: ReportParams) -> SuiteResults:
                                        suite=params.suite)
         comparisons_path = write_comparisons(comparisons, params.output_dir / "tables")
     comparisons = comparisons[comparisons["encoder"] == encoder].reset_index(drop=True)
+    tables, paths = _headline_tables(params, [Path(p) for p in _run_table(params.suite_dir)["run_dir"]])
+    headline = tables["headline"]
+    headline = headline[headline["fold"].isin(["", *folds])].reset_index(drop=True)
     return SuiteResults(params=params, results=df, comparisons=comparisons, runs=runs, variants=variants, folds=folds,
                         comparisons_path=comparisons_path, results_all_encoders=all_encoders.reset_index(drop=True),
-                        git_commit=git_commit())
+                        headline=headline, headline_comparisons=tables["headline_comparisons"],
+                        budgets=tables["budgets"], headline_paths=paths, git_commit=git_commit())
+
+
+def _headline_tables(params: ReportParams, run_dirs: list[Path]) -> tuple[dict[str, pd.DataFrame], dict[str, Path]]:
+    """The headline tables notebook 04 wrote, or (when absent) computed here from the runs' counts."""
+    names = ("headline", "headline_comparisons", "budgets")
+    paths = {n: params.results_dir / f"{n}.csv" for n in names}
+    if all(p.is_file() for p in paths.values()):
+        return {n: _read_headline_csv(p) for n, p in paths.items()}, paths
+    from heritage_core.dg import write_headline
+
+    written = write_headline(run_dirs, params.output_dir / "tables", heads=(params.head,),
+                             n_resamples=params.n_resamples, seed=0)
+    return {n: _read_headline_csv(written[n]) for n in names}, written
+
+
+def _read_headline_csv(path: Path) -> pd.DataFrame:
+    """One headline table; the all-folds scope (``fold`` "") and empty labels stay "" rather than NaN."""
+    labels = ("fold", "held_out", "encoder", "variant")
+    frame = pd.read_csv(path, dtype={c: str for c in labels})
+    present = [c for c in labels if c in frame.columns]
+    frame[present] = frame[present].fillna("")
+    return frame
 
 

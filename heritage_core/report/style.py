@@ -72,9 +72,11 @@ PAPER_RC: dict[str, Any] = {
     "figure.dpi": 100,
 }
 #: Okabe–Ito colours of the ablation's variants (distinguishable with every common colour-vision deficiency).
-VARIANT_COLOURS = {"flat": "#E69F00", "hierarchical": "#56B4E9", "curriculum_only": "#009E73", "curriculum": "#0072B2"}
+VARIANT_COLOURS = {"flat": "#E69F00", "hierarchical": "#56B4E9", "hierarchical_staged": "#CC79A7",
+                   "curriculum_only": "#009E73", "curriculum": "#0072B2", "all_clean": "#999999"}
 #: One marker per variant, so the figures also read in grey-scale.
-VARIANT_MARKERS = {"flat": "o", "hierarchical": "s", "curriculum_only": "^", "curriculum": "D"}
+VARIANT_MARKERS = {"flat": "o", "hierarchical": "s", "hierarchical_staged": "v", "curriculum_only": "^",
+                   "curriculum": "D", "all_clean": "x"}
 HEAD_STYLE = {"binary": ("#CC79A7", ":"), "coarse": ("#D55E00", "--"), "fine": ("#000000", "-")}
 NA_FACE = "#D9D9D9"
 _PNG_DPI = 200

@@ -2,7 +2,8 @@
 
 Public names: :class:`TrainConfig` (from a dict or YAML; unknown keys are errors), :func:`train_run` (train,
 resume or skip a run; returns its folder), :func:`load_trained_model` (the final stage's best weights),
-:func:`make_config` (a config from notebook parameters, with the ``smoke`` switch), :func:`train_step`
+:func:`make_config` (a config from notebook parameters, with the ``smoke`` switch), :func:`budget` (steps,
+fine-loss steps and summed learning rate of a schedule), :func:`train_step`
 (one optimiser step, as the trainer runs it), :class:`Stage` / :class:`Variant` / :func:`load_variants`
 (stages as data, ``configs/variants.yaml``), :data:`HISTORY_COLUMNS`, :class:`PreemptedError` and
 :data:`PREEMPTED_EXIT_CODE`.
@@ -17,15 +18,16 @@ from __future__ import annotations
 from heritage_core.train.config import EXECUTION_FIELDS as EXECUTION_FIELDS
 from heritage_core.train.config import Stage as Stage
 from heritage_core.train.config import TrainConfig as TrainConfig
+from heritage_core.train.config import budget as budget
 from heritage_core.train.config import Variant as Variant
 from heritage_core.train.config import load_variants as load_variants
 from heritage_core.train.config import make_config as make_config
 from heritage_core.train.config import resolve_stages as resolve_stages
+from heritage_core.train.config import warmup_cosine as warmup_cosine
 from heritage_core.train.loop import load_trained_model as load_trained_model
 from heritage_core.train.loop import train_run as train_run
 from heritage_core.train.loop import train_step as train_step
 from heritage_core.train.loop import validate as validate
-from heritage_core.train.loop import warmup_cosine as warmup_cosine
 from heritage_core.train.preemption import PREEMPTED_EXIT_CODE as PREEMPTED_EXIT_CODE
 from heritage_core.train.preemption import PreemptedError as PreemptedError
 from heritage_core.train.rundir import HISTORY_COLUMNS as HISTORY_COLUMNS
@@ -40,6 +42,7 @@ __all__ = [
     "Stage",
     "TrainConfig",
     "Variant",
+    "budget",
     "load_trained_model",
     "load_variants",
     "make_config",

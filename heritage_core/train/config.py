@@ -4,17 +4,27 @@ A variant (``flat``, ``hierarchical``, ``curriculum_only``, ``curriculum``) name
 of :class:`Stage` records. :func:`resolve_stages` applies the epoch override of a config, so a smoke run or a
 short profile keeps the proportions of the stages:
 
-* ``epochs_scale`` (float > 0): every stage gets ``max(1, round(epochs * epochs_scale))`` epochs, e.g. 0.1
-  turns the curriculum's 20/20/60 into 2/2/6. Rounding (and the floor of one epoch) may shift the
-  proportions by at most half an epoch per stage.
+* ``epochs_scale`` (float > 0): the variant's total epochs become ``max(1, round(total * epochs_scale))`` and
+  are shared out over its stages in proportion to their epochs (largest remainders first, at least one per
+  stage), so every variant of a file keeps the same total at every scale (equal budget): 0.1 turns the
+  curriculum's 20/20/60 into 2/2/6 and the flat baseline's 100 into 10. A scale that leaves fewer epochs
+  than a variant has stages is an error.
 * ``stage_epochs`` (list of ints, one per stage): explicit epochs, e.g. ``[1, 1, 1]`` for a smoke run.
 
 Only one of the two may be given. Warm-up is a fraction of each stage's steps, so it scales with them.
+``lr_scale`` multiplies every stage's peak learning rate: the variants file holds the plan's rates for
+ImageNet-pretrained encoders (1e-5 / 5e-5 / 1e-4), and a profile that trains from random initialisation
+raises them (e.g. ``lr_scale: 30``); ``equal_stage_lr`` lets every stage of a variant peak at its largest rate
+(the plan's low early-stage rates, 1e-5 and 5e-5, protect pretrained features that a random encoder lacks).
+
+Every variant of one file must have the same total epochs (:func:`load_variants` checks it): the ablation
+compares variants at equal budget (same decoder, epochs, steps per epoch and schedule family).
 """
 from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +36,7 @@ from heritage_core.taxonomy import HEADS
 
 __all__ = [
     "VARIANTS_PATH",
+    "FACTORS",
     "EXECUTION_FIELDS",
     "Stage",
     "Variant",
@@ -34,6 +45,8 @@ __all__ = [
     "resolve_stages",
     "trainable_mask",
     "SMOKE_BATCHES",
+    "budget",
+    "warmup_cosine",
     "make_config",
 ]
 
@@ -43,6 +56,8 @@ VARIANTS_PATH = Path(__file__).resolve().parents[1] / "configs" / "variants.yaml
 #: run can be resumed on another device, with other workers or without progress bars.
 EXECUTION_FIELDS = ("run_dir", "device", "num_workers", "amp", "channels_last", "compile", "progress")
 _ARCHS = ("hierarchical", "flat")
+#: The ablation's design factors a variant can declare (``factors`` in the variants file).
+FACTORS = ("loss", "schedule", "head_order")
 _STAGE_KEYS = ("name", "epochs", "lr", "warmup_fraction", "loss_heads", "trainable")
 
 
@@ -87,12 +102,14 @@ class Variant:
         arch: ``hierarchical`` or ``flat`` (argument of ``create_model``).
         description: one line for tables and logs.
         stages: the stages, in training order.
+        factors: the variant's cell in the ablation design: ``loss``, ``schedule``, ``head_order``.
     """
 
     name: str
     arch: str
     description: str
     stages: tuple[Stage, ...]
+    factors: dict[str, str] = field(default_factory=dict)
 
 
 def _parse_stage(raw: Any, where: str) -> Stage:
@@ -151,11 +168,15 @@ def load_variants(path: str | Path | None = None) -> dict[str, Variant]:
     out: dict[str, Variant] = {}
     for name, spec in raw["variants"].items():
         where = f"variants file '{p}', variant '{name}'"
-        allowed = {"arch", "description", "stages"}
+        allowed = {"arch", "description", "stages", "factors"}
         if not isinstance(spec, dict) or set(spec) - allowed or "arch" not in spec or "stages" not in spec:
             raise ConfigError(
-                f"{where}: must be a mapping with keys arch, stages and optional description, got {spec!r}"
+                f"{where}: must be a mapping with keys arch, stages and optional description and factors, "
+                f"got {spec!r}"
             )
+        factors = spec.get("factors", {})
+        if not isinstance(factors, dict) or set(factors) - set(FACTORS):
+            raise ConfigError(f"{where}: factors must map some of {list(FACTORS)} to text, got {factors!r}")
         if spec["arch"] not in _ARCHS:
             raise ConfigError(f"{where}: arch '{spec['arch']}' is not one of {list(_ARCHS)}")
         if not isinstance(spec["stages"], list) or not spec["stages"]:
@@ -165,25 +186,34 @@ def load_variants(path: str | Path | None = None) -> dict[str, Variant]:
             raise ConfigError(
                 f"{where}: the flat architecture has the fine head only; every stage needs loss_heads [fine]"
             )
-        out[str(name)] = Variant(str(name), spec["arch"], str(spec.get("description", "")), stages)
+        out[str(name)] = Variant(str(name), spec["arch"], str(spec.get("description", "")), stages,
+                                 {str(k): str(v) for k, v in factors.items()})
+    totals = {name: sum(s.epochs for s in v.stages) for name, v in out.items()}
+    if len(set(totals.values())) > 1:
+        raise ConfigError(f"variants file '{p}': the variants have different total epochs {totals}; the ablation "
+                          f"compares them at equal budget, so give every variant the same total")
     return out
 
 
 def resolve_stages(
-    variant: Variant, epochs_scale: float = 1.0, stage_epochs: list[int] | None = None
+    variant: Variant, epochs_scale: float = 1.0, stage_epochs: list[int] | None = None, lr_scale: float = 1.0,
+    equal_stage_lr: bool = False,
 ) -> tuple[Stage, ...]:
-    """The stages of ``variant`` with the epoch override applied (see the module docstring).
+    """The stages of ``variant`` with the epoch override and the learning-rate scale applied (module docstring).
 
     Args:
         variant: the variant.
-        epochs_scale: factor on every stage's epochs (> 0); each stage keeps at least one epoch.
+        epochs_scale: factor on the variant's total epochs (> 0), shared out over its stages.
         stage_epochs: explicit epochs per stage (same length as the stages); excludes ``epochs_scale != 1``.
+        lr_scale: factor on every stage's peak learning rate (> 0).
+        equal_stage_lr: give every stage the peak rate of the variant's largest one (before ``lr_scale``).
 
     Returns:
-        The stages with their final ``epochs``.
+        The stages with their final ``epochs`` and ``lr``.
 
     Raises:
-        ConfigError: both overrides given, a wrong number of ``stage_epochs``, or a value below 1.
+        ConfigError: both overrides given, a wrong number of ``stage_epochs``, a value below 1, or an
+            ``epochs_scale`` that leaves fewer epochs than the variant has stages.
     """
     if stage_epochs is not None:
         if epochs_scale != 1.0:
@@ -196,8 +226,71 @@ def resolve_stages(
                 f"stage_epochs {stage_epochs} has {len(stage_epochs)} entries but variant '{variant.name}' has "
                 f"{len(variant.stages)} stages ({', '.join(s.name for s in variant.stages)}); give one per stage"
             )
-        return tuple(dataclasses.replace(s, epochs=int(e)) for s, e in zip(variant.stages, stage_epochs))
-    return tuple(dataclasses.replace(s, epochs=max(1, round(s.epochs * epochs_scale))) for s in variant.stages)
+        epochs = [int(e) for e in stage_epochs]
+    else:
+        epochs = _share_epochs([s.epochs for s in variant.stages], epochs_scale, variant.name)
+    top = max(s.lr for s in variant.stages)
+    return tuple(dataclasses.replace(s, epochs=e, lr=(top if equal_stage_lr else s.lr) * lr_scale)
+                 for s, e in zip(variant.stages, epochs))
+
+
+def warmup_cosine(step: int, total_steps: int, warmup_steps: int) -> float:
+    """Learning-rate factor at optimiser step ``step`` (0-based) of a stage.
+
+    Linear warm-up ``(step + 1) / warmup_steps`` for the first ``warmup_steps`` steps, then a cosine from 1
+    down towards 0: ``0.5 * (1 + cos(pi * (step - warmup_steps) / (total_steps - warmup_steps)))``; 0 from
+    ``total_steps`` on. E.g. total 10, warm-up 2: 0.5, 1.0, 1.0, 0.962, 0.854, …, 0.038.
+    """
+    if step >= total_steps:
+        return 0.0
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    return 0.5 * (1.0 + math.cos(math.pi * (step - warmup_steps) / (total_steps - warmup_steps)))
+
+
+def _share_epochs(epochs: list[int], scale: float, name: str) -> list[int]:
+    """``round(sum(epochs) * scale)`` epochs shared out in proportion to ``epochs`` (largest remainders first,
+    ties to the earlier stage), at least one per stage."""
+    total = max(1, round(sum(epochs) * scale))
+    if total < len(epochs):
+        smallest = len(epochs) / sum(epochs)
+        raise ConfigError(
+            f"epochs_scale {scale:g} leaves {total} epoch(s) for the {len(epochs)} stages of variant '{name}'; "
+            f"every stage needs one, so use epochs_scale >= {smallest:g} (or stage_epochs)"
+        )
+    exact = [e * total / sum(epochs) for e in epochs]
+    out = [max(1, int(x)) for x in exact]
+    order = sorted(range(len(epochs)), key=lambda i: (-(exact[i] - int(exact[i])), i))
+    k = 0
+    while sum(out) < total:
+        out[order[k % len(order)]] += 1
+        k += 1
+    while sum(out) > total:  # the floor of one epoch pushed the sum over: take from the largest stage
+        out[max(range(len(out)), key=lambda i: (out[i], -i))] -= 1
+    return out
+
+
+def budget(stages: tuple[Stage, ...] | list[Stage], steps_per_epoch: int) -> dict[str, float]:
+    """The training budget of a schedule: what the ablation compares variants at.
+
+    Args:
+        stages: resolved stages (:func:`resolve_stages`).
+        steps_per_epoch: optimiser steps per epoch (the same for every variant of a run grid).
+
+    Returns:
+        ``epochs``, ``steps`` (optimiser steps), ``fine_steps`` (steps whose loss includes the fine head) and
+        ``summed_lr`` (the sum of the learning rate over all steps, warm-up and cosine included: the total
+        "distance" budget of the schedule).
+    """
+    out = {"epochs": 0.0, "steps": 0.0, "fine_steps": 0.0, "summed_lr": 0.0}
+    for stage in stages:
+        total = stage.epochs * steps_per_epoch
+        warmup = round(stage.warmup_fraction * total)
+        out["epochs"] += stage.epochs
+        out["steps"] += total
+        out["fine_steps"] += total if "fine" in stage.loss_heads else 0
+        out["summed_lr"] += stage.lr * sum(warmup_cosine(k, total, warmup) for k in range(total))
+    return out
 
 
 def trainable_mask(param_names: list[str], stage: Stage) -> dict[str, bool]:
@@ -247,22 +340,32 @@ class TrainConfig:
         variant: key of the variants file: ``flat``, ``hierarchical``, ``curriculum_only`` or ``curriculum``.
         encoder: timm encoder name, e.g. ``convnext_tiny``.
         pretrained: path of an encoder weights file, or None for random initialisation (no downloads, ever).
-        img_size: side of the square training crops in px.
+        img_size: side of the square training crops in px, cut from the cached image at its own scale; also the
+            side of the sliding-window tiles of validation and test unless ``tile`` is given.
         batch_size: images per optimiser step (per process under DDP).
         seed: seed of python, numpy, torch, the loader and the model initialisation.
-        epochs_scale: factor on every stage's epochs (see :func:`resolve_stages`).
+        epochs_scale: factor on the variant's total epochs, shared out over its stages (:func:`resolve_stages`).
         stage_epochs: explicit epochs per stage, or None.
         max_batches_per_epoch: cap on training batches per epoch (smoke runs), or None for all.
+        lr_scale: factor on every stage's peak learning rate (1 for the plan's pretrained setting; random
+            initialisation wants larger rates, e.g. 30).
+        equal_stage_lr: every stage of the variant peaks at the variant's largest stage rate (times
+            ``lr_scale``) instead of its own (see the module docstring).
+        tile: sliding-window tile side of validation (model selection) and of the final evaluation, px; None
+            for ``img_size`` (the training scale is the cache's scale either way; see the README's scale rule).
+        overlap: fraction of a tile shared with its neighbour in validation and evaluation, in [0, 1).
         weight_decay: AdamW decoupled weight decay, on weights with >= 2 dimensions (not on norms and biases).
         loss_weights: weight of each head's loss in the total.
         class_weights: whether to weight classes by ``losses.compute_class_weights`` on the train partition.
         decoder_channels: channels of the UPerNet decoder.
         grad_clip_norm: clip the gradients' global L2 norm to this, or None.
-        augment: whether training batches are augmented (the loader's default augmentation).
+        augment: True for the loader's default augmentation (:data:`heritage_core.data.loader.DEFAULT_AUGMENT`),
+            False for none, or a mapping of settings over the defaults (e.g. ``{"damage_crop_p": 0.5}``).
         variants_file: YAML file of variants, or None for the packaged ``configs/variants.yaml``.
         device: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``.
         num_workers: data-loader worker processes (0: load in the main process).
-        amp: bf16 autocast on CUDA (always off on CPU).
+        amp: bf16 autocast on CUDA for training, validation and the final evaluation alike (always off on the
+            CPU, which runs in float32).
         channels_last: channels-last memory format on CUDA (always off on CPU).
         compile: wrap the model in ``torch.compile`` for training.
         progress: show tqdm progress bars.
@@ -280,12 +383,16 @@ class TrainConfig:
     epochs_scale: float = 1.0
     stage_epochs: list[int] | None = None
     max_batches_per_epoch: int | None = None
+    lr_scale: float = 1.0
+    equal_stage_lr: bool = False
+    tile: int | None = None
+    overlap: float = 0.25
     weight_decay: float = 0.05
     loss_weights: dict[str, float] = field(default_factory=lambda: {"binary": 0.2, "coarse": 0.3, "fine": 1.0})
     class_weights: bool = False
     decoder_channels: int = 256
     grad_clip_norm: float | None = None
-    augment: bool = True
+    augment: bool | dict[str, Any] = True
     variants_file: str | None = None
     device: str = "auto"
     num_workers: int = 4
@@ -304,9 +411,21 @@ class TrainConfig:
                 setattr(self, name, str(getattr(self, name)))
         for name in ("img_size", "batch_size", "seed", "decoder_channels", "num_workers"):
             _check_type(name, getattr(self, name), (int,))
-        for name in ("class_weights", "augment", "amp", "channels_last", "compile", "progress"):
+        _check_type("augment", self.augment, (bool, dict))
+        if isinstance(self.augment, dict):
+            from heritage_core.data.loader import resolve_augment
+
+            try:
+                self.augment = {k: self.augment[k] for k in sorted(self.augment)}
+                resolve_augment(self.augment)
+            except ConfigError as exc:
+                raise ConfigError(f"TrainConfig.{exc}") from None
+        for name in ("class_weights", "equal_stage_lr", "amp", "channels_last", "compile", "progress"):
             _check_type(name, getattr(self, name), (bool,))
         _check_type("epochs_scale", self.epochs_scale, (int, float))
+        _check_type("lr_scale", self.lr_scale, (int, float))
+        _check_type("overlap", self.overlap, (int, float))
+        _check_type("tile", self.tile, (int,), optional=True)
         _check_type("weight_decay", self.weight_decay, (int, float))
         _check_type("grad_clip_norm", self.grad_clip_norm, (int, float), optional=True)
         _check_type("max_batches_per_epoch", self.max_batches_per_epoch, (int,), optional=True)
@@ -317,6 +436,9 @@ class TrainConfig:
             ("batch_size", self.batch_size >= 1, ">= 1"),
             ("seed", self.seed >= 0, ">= 0"),
             ("epochs_scale", self.epochs_scale > 0, "> 0"),
+            ("lr_scale", self.lr_scale > 0, "> 0"),
+            ("overlap", 0 <= self.overlap < 1, "a fraction in [0, 1)"),
+            ("tile", self.tile is None or (self.tile >= 32 and self.tile % 32 == 0), "null or a multiple of 32, >= 32"),
             ("weight_decay", self.weight_decay >= 0, ">= 0"),
             ("decoder_channels", self.decoder_channels >= 1, ">= 1"),
             ("num_workers", self.num_workers >= 0, ">= 0"),
@@ -342,6 +464,8 @@ class TrainConfig:
             )
         self.loss_weights = {h: float(self.loss_weights[h]) for h in HEADS}
         self.epochs_scale = float(self.epochs_scale)
+        self.lr_scale = float(self.lr_scale)
+        self.overlap = float(self.overlap)
         self.weight_decay = float(self.weight_decay)
         variants = load_variants(self.variants_file)
         if self.variant not in variants:
@@ -349,7 +473,8 @@ class TrainConfig:
                 f"TrainConfig.variant = '{self.variant}' is not one of {list(variants)} in "
                 f"'{self.variants_file or VARIANTS_PATH}'"
             )
-        resolve_stages(variants[self.variant], self.epochs_scale, self.stage_epochs)
+        resolve_stages(variants[self.variant], self.epochs_scale, self.stage_epochs, self.lr_scale,
+                       self.equal_stage_lr)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -400,8 +525,14 @@ class TrainConfig:
         return load_variants(self.variants_file)[self.variant]
 
     def stages(self) -> tuple[Stage, ...]:
-        """The variant's stages with the epoch override applied."""
-        return resolve_stages(self.variant_spec(), self.epochs_scale, self.stage_epochs)
+        """The variant's stages with the epoch override and the learning-rate scale applied."""
+        return resolve_stages(self.variant_spec(), self.epochs_scale, self.stage_epochs, self.lr_scale,
+                              self.equal_stage_lr)
+
+    @property
+    def eval_tile(self) -> int:
+        """Sliding-window tile side of validation and evaluation, px."""
+        return self.img_size if self.tile is None else self.tile
 
     def identity(self) -> dict[str, Any]:
         """The parameters that decide a run's numbers: every field but :data:`EXECUTION_FIELDS` and the input

@@ -10,9 +10,9 @@ One call, :func:`train_run`, trains every stage of a variant into a run director
    statistics frozen too); the trainable and total parameter counts are logged and stored in ``run.json``;
 3. AdamW (weight decay on weights with >= 2 dimensions only) with linear warm-up and cosine decay, stepped
    per optimiser step;
-4. every epoch: training, then validation on the ``val`` partition alone: each image predicted whole at its
-   cached size (:func:`heritage_core.inference.predict_logits`, ``resize`` mode, as in the final evaluation),
-   labels predicted per head (:func:`heritage_core.models.predict`; a flat model's coarse and binary are
+4. every epoch: training, then validation on the ``val`` partition alone: each image predicted at its cached
+   scale with the sliding windows of the final evaluation (:func:`heritage_core.inference.predict_logits`,
+   ``tile``/``overlap`` of the config, the same numeric precision), labels predicted per head (:func:`heritage_core.models.predict`; a flat model's coarse and binary are
    derived from fine), scored with dataset-level ΣI/ΣU (:func:`heritage_core.metrics.reduce_counts`; classes
    with ΣU = 0 excluded). The stage keeps the epoch with the best mIoU of its finest loss head (first one on
    ties) as ``stage{k}_best.pt``; ``stage{k}_last.pt`` is written every epoch.
@@ -46,7 +46,7 @@ from tqdm import tqdm
 from heritage_core.data.cache import Cache, open_cache
 from heritage_core.data.loader import SegmentationDataset, build_loader
 from heritage_core.errors import ManifestError, RunError
-from heritage_core.inference import predict_logits
+from heritage_core.inference import precision_name, predict_logits
 from heritage_core.losses import HierarchicalLoss, class_weights_record, pixel_counts
 from heritage_core.metrics import SegCounts, reduce_counts
 from heritage_core.models import create_model, predict
@@ -60,12 +60,12 @@ from heritage_core.train.checkpoint import (
     restore_rng_state,
     save_checkpoint,
 )
-from heritage_core.train.config import Stage, TrainConfig, trainable_mask
+from heritage_core.train.config import Stage, TrainConfig, trainable_mask, warmup_cosine
 from heritage_core.train.distributed import DistContext, init_distributed, resolve_device
 from heritage_core.train.preemption import PreemptedError, PreemptionGuard, requeue_slurm_job
 from heritage_core.train.rundir import now_iso, prepare_run_dir, read_run_info, run_lock, update_run_info, write_history
 
-__all__ = ["train_run", "train_step", "validate", "load_trained_model", "warmup_cosine", "seed_everything"]
+__all__ = ["train_run", "train_step", "validate", "load_trained_model", "seed_everything"]
 
 _log = logging.getLogger("heritage_core.train")
 
@@ -76,20 +76,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def warmup_cosine(step: int, total_steps: int, warmup_steps: int) -> float:
-    """Learning-rate factor at optimiser step ``step`` (0-based) of a stage.
-
-    Linear warm-up ``(step + 1) / warmup_steps`` for the first ``warmup_steps`` steps, then a cosine from 1
-    down towards 0: ``0.5 * (1 + cos(pi * (step - warmup_steps) / (total_steps - warmup_steps)))``; 0 from
-    ``total_steps`` on. E.g. total 10, warm-up 2: 0.5, 1.0, 1.0, 0.962, 0.854, …, 0.038.
-    """
-    if step >= total_steps:
-        return 0.0
-    if step < warmup_steps:
-        return (step + 1) / warmup_steps
-    return 0.5 * (1.0 + math.cos(math.pi * (step - warmup_steps) / (total_steps - warmup_steps)))
 
 
 def _build_optimizer(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
@@ -179,21 +165,23 @@ def train_step(
 
 
 def validate(
-    model: nn.Module, cache: Cache, ids: list[str], img_size: int, device: torch.device, *,
+    model: nn.Module, cache: Cache, ids: list[str], *, tile: int, overlap: float, device: torch.device,
     amp: bool = False, progress: bool = False,
 ) -> dict[str, float]:
     """Dataset-level val mIoU of every head (independent argmax; derived from fine for a flat model).
 
-    Each image is predicted whole at its cached size (``resize`` mode) and scored against its cached mask
-    mapped to each head; binary-level items count for the binary head only.
+    Each image is predicted at its cached scale with sliding windows, exactly as the final evaluation does
+    (:func:`heritage_core.inference.predict_logits`), and scored against its cached mask mapped to each head;
+    binary-level items count for the binary head only.
 
     Args:
         model: the bare model (not DDP-wrapped), on ``device``.
         cache: the ingest cache.
         ids: the ``val`` ids.
-        img_size: network input side, px.
+        tile: sliding-window tile side, px.
+        overlap: tile overlap fraction in [0, 1).
         device: where the model lives.
-        amp: autocast during inference.
+        amp: bf16 autocast on CUDA (the evaluation's precision).
         progress: show a progress bar.
 
     Returns:
@@ -202,8 +190,7 @@ def validate(
     taxonomy = default_taxonomy()
     counts = {h: SegCounts(h, taxonomy.names(h)) for h in HEADS}
     for item_id in tqdm(ids, desc="val", leave=False, disable=not progress):
-        logits = predict_logits(model, cache.load_image(item_id), mode="resize", img_size=img_size, device=device,
-                                amp=amp)
+        logits = predict_logits(model, cache.load_image(item_id), tile=tile, overlap=overlap, device=device, amp=amp)
         preds = predict({h: v[None] for h, v in logits.items()})
         mask, level = cache.load_mask(item_id), cache.label_level(item_id)
         for head in HEADS[: HEADS.index(level) + 1]:
@@ -269,6 +256,9 @@ class _Trainer:
             "variant": cfg.variant, "arch": self.variant.arch, "description": self.variant.description,
             "protocol": manifest.protocol, "fold": manifest.fold, "held_out": manifest.held_out,
             "split_seed": manifest.seed, "seed": cfg.seed, "encoder": cfg.encoder, "img_size": cfg.img_size,
+            "inference": {"tile": cfg.eval_tile, "overlap": cfg.overlap,
+                          "precision": precision_name(self.device, self.amp)},
+            "init": "pretrained" if cfg.pretrained else "random",
             "cache": str(Path(cfg.cache_dir).resolve()), "manifest": str(Path(cfg.manifest_path).resolve()),
             "git_commit": git_commit(), "dataset_fingerprint": self.cache.fingerprint,
             "package_versions": package_versions(), "stages": [s.to_dict() for s in self.stages],
@@ -302,7 +292,7 @@ class _Trainer:
     def _build_loader(self) -> torch.utils.data.DataLoader:
         cfg = self.cfg
         dataset = SegmentationDataset(self.cache, self.train_ids, cfg.img_size, train=True,
-                                      augment=None if cfg.augment else _NO_AUGMENT)
+                                      augment=_augment_settings(cfg.augment))
         loader = build_loader(dataset, cfg.batch_size, shuffle=True, seed=cfg.seed,
                               num_workers=cfg.num_workers, device=self.device, drop_last=len(dataset) > cfg.batch_size,
                               distributed=self.ctx.distributed)
@@ -505,8 +495,9 @@ class _Trainer:
         bar.close()
         partial["train_seconds"] += time.perf_counter() - t0
         t1 = time.perf_counter()
-        scores = self.ctx.on_main(lambda: validate(p.model, self.cache, self.val_ids, cfg.img_size, self.device,
-                                                   amp=self.amp, progress=self.progress))
+        scores = self.ctx.on_main(lambda: validate(p.model, self.cache, self.val_ids, tile=cfg.eval_tile,
+                                                   overlap=cfg.overlap, device=self.device, amp=self.amp,
+                                                   progress=self.progress))
         _set_train_mode(p.model)
         score = scores[p.stage.selection_head]
         improved = _better(score, best["score"])
@@ -566,6 +557,13 @@ class _StageParts:
 
 #: Augmentation settings that switch every random transform off (``TrainConfig.augment = False``).
 _NO_AUGMENT = {"hflip_p": 0.0, "vflip_p": 0.0, "rotate90_p": 0.0, "scale_p": 0.0, "color_jitter_p": 0.0}
+
+
+def _augment_settings(augment: bool | Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """Loader settings of ``TrainConfig.augment``: the defaults (True), none (False) or overrides."""
+    if isinstance(augment, bool):
+        return None if augment else _NO_AUGMENT
+    return augment
 
 
 # ----------------------------------------------------------------------------------------------- public
