@@ -400,12 +400,16 @@ def gap_table(df: pd.DataFrame, head: str = "fine", metric: str = "miou") -> pd.
         metric: aggregate metric (``miou``, ``macc``, ``mdice``, ``aacc``).
 
     Returns:
-        Columns ``variant, encoder, fold, held_out, seed, id_test, ood_test, gap, gap_ci_low, gap_ci_high``.
+        Columns ``variant, encoder, fold, held_out, seed, id_test, ood_test, gap, gap_ci_low, gap_ci_high``;
+        for ``miou`` the ID and OOD values are ``miou_common`` (over the run's common class set, as its gap is),
+        so ``gap = id_test - ood_test``.
     """
     keys = ["variant", "encoder", "fold", "held_out", "seed"]
     df = df[df["run_id"].isin(df.loc[df["partition"] == "gap", "run_id"])]
-    sel = df[(df["head"] == head) & (df["metric"] == metric) & (df["class_name"] == "") & (df["domain"] == "")
-             & df["partition"].isin(["id_test", "ood_test", "gap"])]
+    base = (df["head"] == head) & (df["class_name"] == "") & (df["domain"] == "")
+    side = "miou_common" if metric == "miou" else metric
+    sel = df[base & (((df["metric"] == side) & df["partition"].isin(["id_test", "ood_test"]))
+                     | ((df["metric"] == metric) & (df["partition"] == "gap")))]
     wide = sel.pivot_table(index=keys, columns="partition", values="value", aggfunc="first")
     gap = sel[sel["partition"] == "gap"].set_index(keys)[["ci_low", "ci_high"]].rename(
         columns={"ci_low": "gap_ci_low", "ci_high": "gap_ci_high"})

@@ -144,13 +144,15 @@ def scored_heads(consistent: bool = False, hierarchical: bool = True) -> tuple[s
     return names
 
 
-def label_targets(mask: np.ndarray, label_level: str, taxonomy: Taxonomy | None = None) -> dict[str, np.ndarray]:
+def label_targets(mask: np.ndarray, label_level: str, taxonomy: Taxonomy | None = None, *,
+                  item: str | None = None) -> dict[str, np.ndarray]:
     """The labels of an item at every level it can be scored on.
 
     Args:
         mask: the cached mask at the item's own level (255 = ignore).
         label_level: ``fine`` or ``binary``.
         taxonomy: the label hierarchy; None for the ARTeFACT default.
+        item: the item's id, named in errors.
 
     Returns:
         ``{"binary", "coarse", "fine"}`` for a fine-level item (coarse and binary mapped from fine, 255
@@ -160,13 +162,13 @@ def label_targets(mask: np.ndarray, label_level: str, taxonomy: Taxonomy | None 
         mask: (H, W) uint8; every output (H, W) uint8.
 
     Raises:
-        DataError: an unknown ``label_level``.
+        DataError: an unknown ``label_level``, or a mask value that is neither a class of its level nor 255.
     """
     taxonomy = taxonomy or default_taxonomy()
     if label_level == "fine":
-        return {h: taxonomy.map_labels(mask, "fine", h) for h in HEADS}
+        return {h: taxonomy.map_labels(mask, "fine", h, item=item) for h in HEADS}
     if label_level == "binary":
-        return {"binary": np.asarray(mask, dtype=np.uint8)}
+        return {"binary": taxonomy.map_labels(mask, "binary", "binary", item=item)}
     raise DataError(f"label level '{label_level}' is not scorable; allowed are 'fine' and 'binary'")
 
 
@@ -291,7 +293,7 @@ def evaluate_partition(
         if mask.shape != image.shape[:2]:
             logits = _to_label_size(logits, mask.shape, image.shape[:2], labels_from, item_id)
         preds = image_predictions(logits, consistent=consistent, taxonomy=taxonomy)
-        targets = label_targets(mask, labels_from.label_level(item_id), taxonomy)
+        targets = label_targets(mask, labels_from.label_level(item_id), taxonomy, item=item_id)
         for head in heads:
             if BASE_HEAD[head] in targets:
                 counts[head].update([item_id], preds[head], torch.from_numpy(targets[BASE_HEAD[head]]))

@@ -53,8 +53,9 @@ __all__ = [
 
 #: Caption sentence for every table of per-class scores and their means.
 ABSENT_CLASS_RULE = (
-    "A class absent from both the labels and the predictions of a test set (union 0) has no IoU, Acc or "
-    "Dice; it is shown as a dash and left out of the class means (mIoU, mAcc, mDice)."
+    "A class absent from both the labels and the predictions of a test set (union 0) has no IoU or Dice and is "
+    "left out of mIoU and mDice (a dash in tables); Acc (recall) is undefined for every class without label "
+    "pixels, predicted or not, so mAcc averages only the labelled classes, which can be fewer than mIoU's."
 )
 #: Name of the floor every score is shown beside: the predictor that labels every scored pixel class 0 (Clean).
 FLOOR_NAME = "all-Clean"

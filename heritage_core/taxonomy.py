@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from heritage_core.errors import ConfigError
+from heritage_core.errors import ConfigError, DataError
 
 __all__ = [
     "IGNORE_INDEX",
@@ -131,32 +131,54 @@ class Taxonomy:
             self._luts[key] = table
         return self._luts[key]
 
-    def map_labels(self, labels: Any, source: str, target: str) -> Any:
+    def map_labels(self, labels: Any, source: str, target: str, *, item: str | None = None) -> Any:
         """Map a label array from level ``source`` to level ``target``; 255 stays 255.
 
         Args:
-            labels: integer labels, a numpy array or a torch tensor of any shape.
+            labels: integer labels, a numpy array or a torch tensor of any shape; every value is a class id
+                of ``source`` or 255 (ignore).
             source: level of ``labels``.
             target: level to map to (same level or towards the root).
+            item: id of the item the labels belong to, named in the error.
 
         Returns:
             An array of the same type and shape: uint8 for numpy, ``labels.dtype`` for torch (long
             tensors keep long so they can index logits directly).
+
+        Raises:
+            DataError: a value that is neither a class of ``source`` nor 255 (e.g. 16 in a fine mask, or 256,
+                which a uint8 lookup would wrap to Clean); the message names ``item`` and the values.
         """
         table = self.lut(source, target)
+        n = self.num_classes[source]
         if isinstance(labels, np.ndarray):
-            return table[labels.astype(np.intp, copy=False) & 0xFF] if labels.dtype != np.uint8 else table[labels]
+            values = labels if labels.dtype == np.uint8 else labels.astype(np.int64, copy=False)
+            bad = (values >= n) & (values != self.ignore_index) | (values < 0)
+            if bad.any():
+                _raise_bad_labels(np.unique(values[bad]).tolist(), source, n, item)
+            return table[values.astype(np.intp, copy=False)] if values.dtype != np.uint8 else table[values]
         import torch
 
         if isinstance(labels, torch.Tensor):
+            values = labels.long()
+            bad = (values >= n) & (values != self.ignore_index) | (values < 0)
+            if bool(bad.any()):
+                _raise_bad_labels(torch.unique(values[bad]).tolist(), source, n, item)
             t = torch.as_tensor(table, device=labels.device).to(labels.dtype if labels.dtype != torch.bool else torch.long)
-            return t[labels.long() & 0xFF]
+            return t[values]
         raise TypeError(f"map_labels expects a numpy array or torch tensor, got {type(labels).__name__}")
 
     def ancestry(self) -> np.ndarray:
         """For every fine class its (binary, coarse, fine) ids: an int64 array of shape (16, 3)."""
         fine = np.arange(len(self.fine_names))
         return np.stack([np.array(self.fine_to_binary), np.array(self.fine_to_coarse), fine], axis=1).astype(np.int64)
+
+
+def _raise_bad_labels(values: list[int], source: str, n: int, item: str | None) -> None:
+    where = f"item '{item}'" if item is not None else "the labels"
+    shown = values[:8] + (["…"] if len(values) > 8 else [])
+    raise DataError(f"{where} holds {source} label values {shown}, which are neither a {source} class (0..{n - 1}) "
+                    f"nor 255 (ignore); fix the mask (values are never wrapped or clamped to a class)")
 
 
 def _check_head(head: str) -> str:

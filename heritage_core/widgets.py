@@ -34,7 +34,7 @@ import pandas as pd
 
 from heritage_core.errors import ConfigError, HeritageError
 from heritage_core.evaluate import BASE_HEAD, Evaluation, label_targets, load_evaluation, stored_prediction
-from heritage_core.metrics import ABSENT_CLASS_RULE, normalise_confusion
+from heritage_core.metrics import ABSENT_CLASS_RULE, FLOOR_NAME, normalise_confusion
 from heritage_core.taxonomy import IGNORE_INDEX, Taxonomy, default_taxonomy
 
 __all__ = [
@@ -156,24 +156,28 @@ def per_class_table(evaluation: Evaluation, partition: str, head: str) -> pd.Dat
     """Per-class scores of one partition and scored head, from ``metrics.json`` (NaN where undefined).
 
     Returns:
-        Columns ``class_id, class_name, iou, iou_ci_low, iou_ci_high, acc, dice, support_px,
-        support_images``; ``attrs["caption"]`` holds the absent-class rule and the head's mIoU.
+        Columns ``class_id, class_name, iou, iou_ci_low, iou_ci_high, floor_iou, acc, dice, support_px,
+        support_images`` (``floor_iou``: the all-Clean predictor on the same images); ``attrs["caption"]``
+        holds the head's mIoU beside the floor's and the absent-class rule.
 
     Raises:
         ConfigError: the partition was not evaluated or the head not scored.
     """
     h = _head_scores(evaluation, partition, head)
-    cls = h["classes"]
+    cls, floor = h["classes"], h.get("floor") or {}
     nan = lambda values: [np.nan if v is None else v for v in values]  # noqa: E731
     table = pd.DataFrame({
         "class_id": range(len(cls["names"])), "class_name": cls["names"],
         "iou": nan(cls["iou"]), "iou_ci_low": nan(cls["iou_ci_low"]), "iou_ci_high": nan(cls["iou_ci_high"]),
-        "acc": nan(cls["acc"]), "dice": nan(cls["dice"]), "support_px": cls["support_px"],
+        "floor_iou": nan(floor.get("iou") or [None] * len(cls["names"])), "acc": nan(cls["acc"]), "dice": nan(cls["dice"]), "support_px": cls["support_px"],
         "support_images": cls["support_images"] if cls["support_images"] is not None else pd.NA,
     })
-    miou = h["miou"]
+    miou, floor_miou = h["miou"], floor.get("miou")
+    versus = (f" against {100 * floor_miou:.1f} % for the {FLOOR_NAME} floor on the same images"
+              f"{'' if floor.get('clears') is not False else ' (the interval does not clear it)'}"
+              if floor_miou is not None else "")
     table.attrs["caption"] = (
-        f"{partition} / {head}: mIoU {100 * miou:.1f} % over {h['n_classes_scored']} scored classes, "
+        f"{partition} / {head}: mIoU {100 * miou:.1f} %{versus}, over {h['n_classes_scored']} scored classes, "
         f"{h['n_images']} images. " if miou is not None else f"{partition} / {head}: no class scored. "
     ) + ABSENT_CLASS_RULE + " support_px: labelled pixels of the class; support_images: images containing it."
     return table
@@ -211,7 +215,8 @@ def image_class_scores(evaluation: Evaluation, partition: str, head: str, class_
 
 # --------------------------------------------------------------------------- figures
 def plot_class_iou(table: pd.DataFrame, highlight: str | None = None, title: str = "", ax: Any = None) -> Any:
-    """Horizontal bars of per-class IoU (%) with 95 % CI whiskers; absent classes marked "–".
+    """Horizontal bars of per-class IoU (%) with 95 % CI whiskers and the all-Clean floor (red ticks: Clean's
+    pixel share, 0 for a labelled damage class); absent classes marked "–".
 
     Args:
         table: output of :func:`per_class_table`.
@@ -235,6 +240,12 @@ def plot_class_iou(table: pd.DataFrame, highlight: str | None = None, title: str
     err = np.vstack([np.nan_to_num(iou - low), np.nan_to_num(high - iou)])
     has_ci = np.isfinite(low) & np.isfinite(high)
     ax.errorbar(iou[has_ci], y[has_ci], xerr=err[:, has_ci], fmt="none", ecolor="black", capsize=2, lw=0.8)
+    if "floor_iou" in table:
+        floor = 100 * table["floor_iou"].to_numpy(dtype=float)
+        shown = np.isfinite(floor)
+        ax.plot(floor[shown], y[shown], "|", color="#B22222", markersize=9, mew=1.6, label=f"{FLOOR_NAME} floor")
+        if shown.any():
+            ax.legend(loc="lower right", fontsize=7, frameon=False)
     for yy, value in zip(y, iou):
         if not np.isfinite(value):
             ax.text(1, yy, "–", va="center")
@@ -284,7 +295,7 @@ def _thumbnail(evaluation: Evaluation, partition: str, head: str, item_id: str,
         return None, None, pred
     h, w = pred.shape
     image = cv2.resize(cache.load_image(item_id), (w, h), interpolation=cv2.INTER_AREA)
-    targets = label_targets(cache.load_mask(item_id), cache.label_level(item_id))
+    targets = label_targets(cache.load_mask(item_id), cache.label_level(item_id), item=item_id)
     truth = downsample_labels(targets[BASE_HEAD[head]], max(h, w))
     return image, truth, pred
 

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -39,6 +41,8 @@ static_widgets = None  # inspector mode: True static figure + table, False widge
 smoke = False  # True: 200 resamples and permutations, for a quick check
 
 # %%
+import pandas as pd
+
 from heritage_core import dg, widgets
 from heritage_core.runs import offline_environment
 
@@ -89,6 +93,25 @@ comparisons
 
 # %%
 dg.summarise_comparisons(comparisons)
+
+# %% [markdown]
+# ## Headline numbers: every variant beside the all-Clean floor
+# Over each fold's common class set (classes labelled in at least two images of both test sets), mean over
+# folds then seeds, with hierarchical-bootstrap intervals (seeds, then images); an incomplete fold x seed grid
+# has no value. Then the mean paired ΔmIoU of each pair of variants over (fold, seed) with a sign-flip test
+# across training randomness, and the training budget of every variant.
+
+# %%
+headline_paths = dg.write_headline(params.runs, params.output_dir, heads=params.heads, n_resamples=params.n_resamples,
+                                   n_permutations=params.n_permutations, seed=params.seed)
+headline = pd.read_csv(headline_paths["headline"]).fillna({"fold": ""})
+headline[headline["fold"] == ""]
+
+# %%
+pd.read_csv(headline_paths["headline_comparisons"])
+
+# %%
+pd.read_csv(headline_paths["budgets"])
 
 # %% [markdown]
 # ## Per-class IoU inspector

@@ -109,7 +109,7 @@ def evaluated_suite(synthetic_cache: Path, base: Path) -> tuple[TinySuite, dict[
         from heritage_core.evaluate import evaluate_run
 
         _EVALUATED[base] = {
-            name: evaluate_run(run_dir, mode="sliding", tile=64, overlap=0.0, consistent=name != "flat",
+            name: evaluate_run(run_dir, consistent=name != "flat",
                                smoke=True, n_resamples=N_RESAMPLES)
             for name, run_dir in suite.runs.items()
         }

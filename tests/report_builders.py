@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from heritage_core.data.cache import open_cache
-from heritage_core.dg import collect_results, compare_variants, write_comparisons, write_results
+from heritage_core.dg import collect_results, compare_variants, write_comparisons, write_headline, write_results
 from heritage_core.evaluate import BASE_HEAD, EVAL_FORMAT, label_targets, partition_metrics
 from heritage_core.metrics import ABSENT_CLASS_RULE, SegCounts, save_counts
 from heritage_core.runs import atomic_write_json, params_hash
@@ -195,6 +195,7 @@ def finished_suite(synthetic_cache: Path, base: Path, *, name: str = "demo", n_f
         comparisons = compare_variants(suite_dir, n_resamples=N_RESAMPLES, n_permutations=N_RESAMPLES)
     write_results(results, suite_dir / "results")
     write_comparisons(comparisons, suite_dir / "results")
+    write_headline(list(runs.values()), suite_dir / "results", n_resamples=N_RESAMPLES, n_permutations=N_RESAMPLES)
     _BUILT[key] = FinishedSuite(suite_dir, synthetic_cache, tuple(m.fold for m in manifests), seeds, runs)
     return _BUILT[key]
 

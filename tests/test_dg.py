@@ -39,8 +39,12 @@ def test_collect_results_schema_and_identity(suite, results: pd.DataFrame) -> No
     assert "hierarchy" not in set(flat["head"]) and "fine_consistent" not in set(flat["head"])
     one = flat[(flat["partition"] == "id_test") & (flat["head"] == "fine")]
     plain = one[one["domain"] == ""]
-    assert sorted(plain.loc[plain["class_name"] == "", "metric"]) == ["aacc", "macc", "mdice", "miou"]
-    assert len(plain[plain["metric"] == "iou"]) == 16
+    assert sorted(plain.loc[plain["class_name"] == "", "metric"]) == [
+        "aacc", "floor_miou", "floor_miou_common", "macc", "mdice", "miou", "miou_common"]
+    assert len(plain[plain["metric"] == "iou"]) == 16 and len(plain[plain["metric"] == "floor_iou"]) == 16
+    # the floor beside every score: the all-Clean predictor scores Clean's label share and 0 elsewhere
+    floor = plain[plain["metric"] == "floor_iou"].set_index("class_name")["value"]
+    assert 0 < floor["Clean"] <= 1 and (floor.drop("Clean").dropna() == 0).all()
     domains = flat[flat["domain"] != ""]
     assert set(domains["metric"]) == {"domain_miou", "domain_macc", "domain_mdice", "domain_aacc"}
     hier = results[(results["variant"] == "hierarchical") & (results["fold"] == "photographic_depiction")]
@@ -58,25 +62,32 @@ def test_results_rows_repeat_metrics_json(suite, results: pd.DataFrame) -> None:
     assert row["n_images"] == h["n_images"] == 4
 
 
-def test_gap_is_id_minus_ood_exactly(results: pd.DataFrame) -> None:
-    keys = ["run_id", "head", "metric", "class_name"]
+def test_gap_is_id_minus_ood_exactly_over_the_common_class_set(results: pd.DataFrame) -> None:
+    keys = ["run_id", "head", "class_name"]
     plain = results[results["domain"] == ""]
-    gap = plain[plain["partition"] == "gap"].set_index(keys)
-    id_ = plain[plain["partition"] == "id_test"].set_index(keys).loc[gap.index]
-    ood = plain[plain["partition"] == "ood_test"].set_index(keys).loc[gap.index]
-    assert len(gap) > 0
-    expected = id_["value"] - ood["value"]
-    both = gap["value"].notna()
-    assert (gap["value"][both] == expected[both]).all()
-    assert (gap["value"].isna() == expected.isna()).all()
-    assert (gap["n_images"] == id_["n_images"] + ood["n_images"]).all()
+    for gap_metric, side in (("miou", "miou_common"), ("floor_miou", "floor_miou_common")):
+        gap = plain[(plain["partition"] == "gap") & (plain["metric"] == gap_metric)].set_index(keys)
+        id_ = plain[(plain["partition"] == "id_test") & (plain["metric"] == side)].set_index(keys).loc[gap.index]
+        ood = plain[(plain["partition"] == "ood_test") & (plain["metric"] == side)].set_index(keys).loc[gap.index]
+        assert len(gap) > 0
+        expected = id_["value"] - ood["value"]
+        both = gap["value"].notna()
+        assert (gap["value"][both] == expected[both]).all()
+        assert (gap["value"].isna() == expected.isna()).all()
+        assert (gap["n_images"] == id_["n_images"] + ood["n_images"]).all()
+    # per-class gaps exist only inside the common set, whose size is recorded
+    n_common = plain[(plain["partition"] == "gap") & (plain["metric"] == "n_classes_common")]
+    per_class = plain[(plain["partition"] == "gap") & (plain["metric"] == "iou")]
+    for row in n_common.itertuples():
+        rows = per_class[(per_class["run_id"] == row.run_id) & (per_class["head"] == row.head)]
+        assert len(rows) > 0 and rows["value"].notna().sum() <= row.value
 
 
 def test_gap_interval_resamples_each_test_set(suite, results: pd.DataFrame) -> None:
     run_dir = suite.runs["hierarchical"]
     c_id = load_counts(run_dir / "eval" / "id_test.npz")["coarse"]
     c_ood = load_counts(run_dir / "eval" / "ood_test.npz")["coarse"]
-    expected = gap_ci(c_id, c_ood, mean_iou, n_resamples=N_RESAMPLES, seed=0)
+    expected = gap_ci(c_id, c_ood, classes="common", n_resamples=N_RESAMPLES, seed=0)
     row = results[(results["variant"] == "hierarchical") & (results["partition"] == "gap")
                   & (results["head"] == "coarse") & (results["metric"] == "miou")].iloc[0]
     assert (row["ci_low"], row["ci_high"]) == (expected.low, expected.high)
@@ -97,7 +108,7 @@ def test_write_and_read_results_round_trip(results: pd.DataFrame, tmp_path: Path
 def test_gap_table_and_fold_summary(results: pd.DataFrame) -> None:
     table = dg.gap_table(results, head="fine")
     assert table["variant"].tolist() == ["flat", "hierarchical"]
-    assert (table["gap"] == table["id_test"] - table["ood_test"]).all()
+    assert table["gap"].to_numpy() == pytest.approx((table["id_test"] - table["ood_test"]).to_numpy())
     summary = dg.summarise_over_folds(results, heads=["fine"])
     flat_gap = summary[(summary["variant"] == "flat") & (summary["partition"] == "gap")].iloc[0]
     assert flat_gap["mean"] == table.loc[0, "gap"] and math.isnan(flat_gap["se"]) and flat_gap["n_seeds"] == 1
@@ -175,6 +186,7 @@ def test_unevaluated_runs_warn_or_raise(suite, tmp_path: Path) -> None:
 def test_run_dg_analysis_writes_every_table(suite, tmp_path: Path) -> None:
     params = dg.check_dg_params(suite_dir=suite.suite_dir, output_dir=tmp_path, smoke=True)
     paths = dg.run_dg_analysis(params)
-    assert sorted(p.name for p in paths.values()) == ["comparisons.csv", "gaps.csv", "results.csv", "results.parquet",
+    assert sorted(p.name for p in paths.values()) == ["budgets.csv", "comparisons.csv", "gaps.csv", "headline.csv",
+                                                      "headline_comparisons.csv", "results.csv", "results.parquet",
                                                       "summary.csv"]
     assert pd.read_csv(paths["gaps"])["variant"].tolist() == ["flat", "hierarchical"]

@@ -85,7 +85,7 @@ def test_evaluate_partition_counts_a_constant_prediction_by_hand(suite) -> None:
     cache = open_cache(tiny.cache)
     # Dust (fine 3) everywhere from the fine head; the independent binary head says clean, coarse says Deposits.
     model = ConstantModel({"binary": 0, "coarse": 2, "fine": 3})
-    result = ev.evaluate_partition(model, cache, [BINARY_IDS[0], "synth_00000"], img_size=64, mode="sliding", tile=32)
+    result = ev.evaluate_partition(model, cache, [BINARY_IDS[0], "synth_00000"], tile=32)
     # The binary item: 72 x 96 px, damage 10 x 30 = 300 px, no ignore.
     b = result.counts["binary_from_fine"]
     k = b.ids.index(BINARY_IDS[0])
@@ -109,7 +109,11 @@ def test_evaluate_run_writes_counts_with_ids_per_head(suite, name: str) -> None:
     tiny, results = suite
     run_dir = tiny.runs[name]
     info = results[name]["eval"]
-    assert info["mode"] == "sliding" and info["tile"] == 64 and info["overlap"] == 0.0 and info["smoke"]
+    # the run's own scale and precision: its validation tiles, overlap and fp32 on the CPU
+    run_info = read_json(run_dir / "run.json")
+    assert "mode" not in info and info["smoke"]
+    assert (info["tile"], info["overlap"], info["precision"]) == (64, 0.25, "fp32")
+    assert run_info["inference"] == {"tile": 64, "overlap": 0.25, "precision": "fp32"}
     assert info["checkpoint"] == read_json(run_dir / "run.json")["best_checkpoint"]
     manifest = load_manifest(read_json(run_dir / "run.json")["manifest"])
     files = sorted(p.name for p in (run_dir / "eval").iterdir())
@@ -196,14 +200,18 @@ def _copy_run(run_dir: Path, tmp_path: Path) -> Path:
     return target
 
 
-def test_resize_mode_is_recorded_and_reevaluation_replaces_eval(suite, tmp_path: Path) -> None:
+def test_reevaluation_replaces_eval_and_a_run_without_its_scale_is_refused(suite, tmp_path: Path) -> None:
     tiny, _ = suite
     run_dir = _copy_run(tiny.runs["flat"], tmp_path)
-    out = ev.evaluate_run(run_dir, partitions=("id_test",), mode="resize", smoke=True, n_resamples=50)
-    assert out["eval"]["mode"] == "resize" and out["eval"]["tile"] is None and out["eval"]["overlap"] is None
+    out = ev.evaluate_run(run_dir, partitions=("id_test",), smoke=True, n_resamples=50)
+    assert list(out["eval"]["partitions"]) == ["id_test"] and out["eval"]["tile"] == 64
     assert sorted(p.name for p in (run_dir / "eval").iterdir()) == ["eval.json", "id_test.npz", "id_test_pred.npz",
                                                                    "metrics.json"]
-    assert read_json(run_dir / "eval" / "eval.json")["mode"] == "resize"
+    # a run trained before the scale rule (no "inference" in run.json) cannot be scored at its training scale
+    info = read_json(run_dir / "run.json")
+    atomic_write_json(run_dir / "run.json", {k: v for k, v in info.items() if k != "inference"})
+    with pytest.raises(RunError, match="inference"):
+        ev.evaluate_run(run_dir, partitions=("id_test",), smoke=True, n_resamples=50)
 
 
 def test_failed_reevaluation_leaves_previous_eval_untouched(suite, tmp_path: Path, monkeypatch) -> None:
@@ -235,16 +243,14 @@ def test_unfinished_run_is_refused(suite, tmp_path: Path) -> None:
 def test_bad_parameters_name_themselves(suite) -> None:
     tiny, _ = suite
     run_dir = tiny.runs["flat"]
-    with pytest.raises(ConfigError, match="mode"):
-        ev.check_evaluate_params(run_dir=run_dir, mode="tiles")
     with pytest.raises(ConfigError, match="partitions"):
         ev.check_evaluate_params(run_dir=run_dir, partitions=["test"])
-    with pytest.raises(ConfigError, match="overlap"):
-        ev.check_evaluate_params(run_dir=run_dir, overlap=1.0)
+    with pytest.raises(ConfigError, match="score_cache"):
+        ev.check_evaluate_params(run_dir=run_dir, score_cache=run_dir / "nowhere")
     with pytest.raises(ConfigError, match="consistent heads"):
         ev.check_evaluate_params(run_dir=run_dir, show_heads=["fine_consistent"])
-    params = ev.check_evaluate_params(run_dir=run_dir, tile=64)
-    assert params.figures_dir == run_dir / "eval" / "figures" and params.run_kwargs()["tile"] == 64
+    params = ev.check_evaluate_params(run_dir=run_dir, score_cache="")
+    assert params.figures_dir == run_dir / "eval" / "figures" and params.run_kwargs()["score_cache"] is None
 
 
 def test_stored_prediction_maps_fine_to_the_derived_heads(suite) -> None:

@@ -1,4 +1,4 @@
-"""Tests of heritage_core.data.loader: targets per label level, 255 padding, eval letterbox, seeding."""
+"""Tests of heritage_core.data.loader: targets per label level, 255 padding, items at the cache scale, seeding."""
 from __future__ import annotations
 
 import json
@@ -16,8 +16,6 @@ from heritage_core.data.loader import (
     IMAGENET_STD,
     SegmentationDataset,
     build_loader,
-    letterbox,
-    letterbox_size,
     normalise_image,
     resolve_augment,
 )
@@ -74,31 +72,23 @@ def test_normalise_image_matches_imagenet_statistics() -> None:
         normalise_image(np.zeros((4, 4), dtype=np.uint8))
 
 
-def test_letterbox_keeps_aspect_and_pads_with_zero_and_ignore() -> None:
-    assert letterbox_size(40, 24, 32) == (32, 19)  # 24 * 0.8 = 19.2
-    assert letterbox_size(10, 30, 60) == (20, 60)
-    image = np.full((40, 24, 3), 7, dtype=np.uint8)
-    mask = np.full((40, 24), 3, dtype=np.uint8)
-    out, out_mask, (h, w) = letterbox(image, 32, mask)
-    assert (h, w) == (32, 19) and out.shape == (32, 32, 3) and out_mask.shape == (32, 32)
-    assert (out[:, :19] == 7).all() and (out[:, 19:] == 0).all()
-    assert (out_mask[:, :19] == 3).all() and (out_mask[:, 19:] == IGNORE_INDEX).all()
-
-
 def test_items_fine_and_binary_level_targets(cache_dir: Path) -> None:
     ds = SegmentationDataset(cache_dir, ["item0", "film"], img_size=32, train=False)
     fine_item, film_item = ds[0], ds[1]
-    for item in (fine_item, film_item):
-        assert item["image"].shape == (3, 32, 32) and item["image"].dtype == torch.float32
+    # evaluation items are the cached image and mask unchanged: no resize, no padding
+    for item, (h, w) in ((fine_item, (40, 24)), (film_item, (24, 40))):
+        assert item["image"].shape == (3, h, w) and item["image"].dtype == torch.float32
         for head in ("binary", "coarse", "fine"):
-            assert item[head].shape == (32, 32) and item[head].dtype == torch.int64
+            assert item[head].shape == (h, w) and item[head].dtype == torch.int64
+    cache = open_cache(cache_dir)
+    assert torch.equal(fine_item["image"], normalise_image(cache.load_image("item0")))
+    assert torch.equal(fine_item["fine"], torch.from_numpy(cache.load_mask("item0").astype(np.int64)))
     tax = default_taxonomy()
     assert torch.equal(fine_item["coarse"], tax.map_labels(fine_item["fine"], "fine", "coarse"))
     assert torch.equal(fine_item["binary"], tax.map_labels(fine_item["fine"], "fine", "binary"))
-    # film: 40 x 24 -> 32 x 19 (rows 0..18 hold content); binary mask kept, coarse/fine ignored everywhere.
+    # film: binary mask kept (255 stays 255), coarse/fine ignored everywhere
     assert (film_item["coarse"] == IGNORE_INDEX).all() and (film_item["fine"] == IGNORE_INDEX).all()
-    assert set(film_item["binary"][:19].unique().tolist()) == {1, IGNORE_INDEX}
-    assert (film_item["binary"][19:] == IGNORE_INDEX).all()
+    assert set(film_item["binary"].unique().tolist()) == {1, IGNORE_INDEX}
     assert film_item["id"] == "film"
 
 
@@ -159,9 +149,9 @@ def test_loader_is_deterministic_for_a_seed_and_any_num_workers(cache_dir: Path)
 
 
 def test_eval_loader_keeps_order_and_rejects_bad_settings(cache_dir: Path) -> None:
-    ds = SegmentationDataset(cache_dir, ["item2", "item0", "film"], img_size=32, train=False)
+    ds = SegmentationDataset(cache_dir, ["item2", "item0", "item3"], img_size=32, train=False)
     batch = next(iter(build_loader(ds, batch_size=3, shuffle=False, seed=0)))
-    assert batch["id"] == ["item2", "item0", "film"]
+    assert batch["id"] == ["item2", "item0", "item3"]
     assert torch.equal(batch["fine"][1], ds[1]["fine"])
     with pytest.raises(ConfigError, match="batch_size"):
         build_loader(ds, batch_size=0, shuffle=False, seed=0)

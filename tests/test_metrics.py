@@ -13,6 +13,7 @@ from heritage_core.metrics import (
     COUNT_KEYS,
     SegCounts,
     accumulate_counts,
+    all_clean_counts,
     load_counts,
     normalise_confusion,
     reduce_by_group,
@@ -75,6 +76,16 @@ def test_to_frame_is_tidy_and_rule_is_one_sentence() -> None:
     assert frame["iou"].isna().tolist() == [False, False, False, True]
     assert frame["support_images"].tolist() == [2, 2, 0, 0]
     assert ABSENT_CLASS_RULE.count(". ") == 0 and ABSENT_CLASS_RULE.endswith(".")
+    assert "mAcc averages only the labelled classes" in ABSENT_CLASS_RULE
+
+
+def test_a_predicted_but_unlabelled_class_enters_miou_but_not_macc() -> None:
+    # class 2 is predicted on 2 px but never labelled: IoU 0 (in mIoU), Acc undefined (not in mAcc)
+    pred = torch.tensor([[[0, 0, 2, 2], [1, 1, 1, 1]]])
+    label = torch.tensor([[[0, 0, 0, 0], [1, 1, 1, 1]]])
+    m = reduce_counts(accumulate_counts(pred, label, num_classes=4), NAMES)
+    assert m.iou[2] == 0.0 and np.isnan(m.acc[2]) and np.isnan(m.iou[3]) and np.isnan(m.acc[3])
+    assert m.miou == pytest.approx((0.5 + 1.0 + 0.0) / 3) and m.macc == pytest.approx((0.5 + 1.0) / 2)
 
 
 def test_normalise_confusion_rows_sum_to_one_and_empty_rows_are_nan() -> None:
@@ -205,3 +216,32 @@ def test_reduce_by_group_equals_reduce_on_the_group_rows() -> None:
     assert by_group["Paper"].iou[0] == pytest.approx(1 / 2)
     with pytest.raises(DataError, match="one group per row"):
         reduce_by_group(counts, ["Paper"])
+
+
+def test_all_clean_floor_by_hand() -> None:
+    # the labels of LABEL/PRED: image 0 labels [2, 2, 0, 0], image 1 [2, 3, 0, 0] (scored pixels 4 and 5)
+    counts = SegCounts("fine", NAMES)
+    counts.update(["a", "b"], PRED, LABEL)
+    floor = all_clean_counts(counts)
+    assert floor.intersection.tolist() == [[2, 0, 0, 0], [2, 0, 0, 0]]
+    assert floor.union.tolist() == [[4, 2, 0, 0], [5, 3, 0, 0]]
+    assert floor.pred.tolist() == [[4, 0, 0, 0], [5, 0, 0, 0]] and floor.label.tolist() == counts.label.tolist()
+    m = reduce_counts(floor)
+    # Clean 4/9, class 1 0/5; classes 2 and 3 are neither labelled nor predicted by the floor: NaN, left out
+    assert m.iou[:2].tolist() == pytest.approx([4 / 9, 0.0]) and np.isnan(m.iou[2:]).all()
+    assert m.miou == pytest.approx(2 / 9) and m.aacc == pytest.approx(4 / 9)
+    assert floor.ids == ["a", "b"] and floor.confusion[:, 0].tolist() == [4, 5, 0, 0]
+
+
+def test_group_rows_sum_the_images_of_one_source(tmp_path) -> None:
+    counts = SegCounts("fine", NAMES)
+    counts.update(["a", "b"], PRED, LABEL)
+    path = save_counts(tmp_path / "c.npz", {"fine": counts}, groups={"a": "src1", "b": "src1"})
+    loaded = load_counts(path)["fine"]
+    assert loaded.groups == ["src1", "src1"]
+    grouped = loaded.by_group()
+    assert grouped.ids == ["src1"] and grouped.intersection.tolist() == [counts.intersection.sum(0).tolist()]
+    assert reduce_counts(grouped).miou == pytest.approx(reduce_counts(counts).miou)
+    # one image per group: the counts are returned as they are
+    alone = load_counts(save_counts(tmp_path / "d.npz", {"fine": counts}, groups={"a": "x", "b": "y"}))["fine"]
+    assert alone.by_group().ids == ["a", "b"]

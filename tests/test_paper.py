@@ -15,7 +15,9 @@ from report_builders import finished_suite, paper_assets
 from heritage_core import paper
 from heritage_core.dg import RESULT_COLUMNS, read_results
 from heritage_core.errors import ConfigError, SuiteError
+from heritage_core.headline import BUDGET_COLUMNS, COMPARISON_HEADLINE_COLUMNS
 from heritage_core.metrics import ABSENT_CLASS_RULE
+from heritage_core.paper.aggregate import format_p
 
 HAS_TEX = all(shutil.which(tool) for tool in ("latexmk", "pdflatex", "bibtex"))
 needs_tex = pytest.mark.skipif(not HAS_TEX, reason="no TeX installation (latexmk, pdflatex, bibtex); install "
@@ -103,32 +105,111 @@ def small_table() -> pd.DataFrame:
     return tidy(rows)
 
 
+# Headline rows (heritage_core.headline): two folds, one seed; values in fractions.
+#   variant      ID    OOD   (per fold f1 / f2 and over folds "")
+HEADLINE = {"flat": ((0.40, 0.20), (0.50, 0.30)), "curriculum": ((0.45, 0.35), (0.55, 0.45)),
+            "all_clean": ((0.08, 0.06), (0.10, 0.08))}
+
+
+def headline_table(encoder: str = "enc", shift: float = 0.0, incomplete: tuple[str, str] | None = None) -> pd.DataFrame:
+    """A headline.csv frame of HEADLINE (intervals ±0.05, floor ±0.01); ``incomplete`` = (variant, fold) lacks a run."""
+    rows = []
+    for variant, folds in HEADLINE.items():
+        per_fold = {"f1": folds[0], "f2": folds[1]}
+        per_fold[""] = tuple(np.mean([f[k] for f in folds]) for k in range(2))
+        for fold, (id_, ood) in per_fold.items():
+            complete = incomplete is None or (variant, fold) not in (incomplete, (incomplete[0], ""))
+            half = 0.01 if variant == "all_clean" else 0.05
+            for part, v in (("id_test", id_ + shift), ("ood_test", ood + shift), ("gap", id_ - ood)):
+                rows.append(dict(encoder=encoder, head="fine", variant=variant, fold=fold,
+                                 held_out={"f1": "Fold one", "f2": "Fold two"}.get(fold, ""), partition=part,
+                                 mean=v if complete else NAN, low=v - half if complete else NAN,
+                                 high=v + half if complete else NAN, n_folds=1 if fold else 2, n_seeds=1,
+                                 n_runs=1 if fold else 2, complete=complete, n_classes=7.0 if fold != "f2" else 9.0))
+    return pd.DataFrame(rows)
+
+
 def test_main_results_frame_and_table() -> None:
-    frame = paper.main_results(small_table())
-    assert frame["variant"].tolist() == ["flat"] * 3 + ["curriculum"] * 3
-    ood = frame.set_index(["variant", "partition"])["mean"]
-    assert ood["curriculum", "ood_test"] == pytest.approx(0.45) and ood["flat", "gap"] == pytest.approx(0.2)
+    frame = paper.main_results(headline_table())
+    assert frame["variant"].tolist() == ["flat"] * 3 + ["curriculum"] * 3 + ["all_clean"] * 3
+    means = frame.set_index(["variant", "partition"])["mean"]
+    assert means["curriculum", "ood_test"] == pytest.approx(0.40) and means["flat", "gap"] == pytest.approx(0.2)
+    assert means["all_clean", "id_test"] == pytest.approx(0.09)
     text = paper.main_results_table(frame)
     assert "\\toprule" in text and "\\bottomrule" in text and "\\label{tab:main_results}" in text
-    assert "\\valci{\\textbf{45.0}}" in text  # best OOD: curriculum
-    assert "\\valci{\\textbf{15.0}}" in text  # smallest absolute gap: curriculum
-    assert paper.tex_escape(ABSENT_CLASS_RULE) in text and "combined as independent normal errors" in text
+    assert "\\valci{\\textbf{40.0}}" in text  # best OOD: curriculum
+    assert "\\valci{\\textbf{10.0}}" in text  # smallest absolute gap: curriculum
+    assert "All-Clean (floor) & \\valci{9.0}" in text  # the floor's row, never bold
+    assert "$^\\dagger$" not in text.split("\\label")[1]  # every model clears its floor here
+    assert "(7 of 16 classes)" in text
+    assert paper.tex_escape(ABSENT_CLASS_RULE) in text and "bootstrap of the test images" in text
+
+
+def test_a_result_below_its_floor_is_marked_and_an_incomplete_grid_is_x() -> None:
+    low = headline_table()
+    low.loc[(low["variant"] == "flat") & (low["partition"] == "ood_test"), "low"] = 0.05  # below the floor's 0.07
+    text = paper.main_results_table(paper.main_results(low))
+    assert "25.0$^\\dagger$" in text
+    frame = paper.main_results(headline_table(incomplete=("curriculum", "f2")))
+    assert not frame[frame["variant"] == "curriculum"]["complete"].any()
+    row = [line for line in paper.main_results_table(frame).splitlines() if line.startswith("Curriculum")][0]
+    assert row.count("X") == 3 and "nan" not in row
+    folds = paper.per_fold_table(paper.per_fold(headline_table(incomplete=("curriculum", "f2"))))
+    assert "Curriculum & X & X & X" in folds and "Curriculum & \\textbf{45.0}" in folds
 
 
 def test_main_results_compare_encoders_with_the_primary_one_unqualified() -> None:
-    df = pd.concat([small_table(), small_table().assign(encoder="mit_b3", value=lambda d: d["value"] - 0.1)])
+    df = pd.concat([headline_table(), headline_table("mit_b3", shift=-0.15)])
     frame = paper.main_results(df, encoders=["enc", "mit_b3"])
-    assert frame["encoder"].tolist() == ["enc"] * 6 + ["mit_b3"] * 6
+    assert frame["encoder"].tolist() == ["enc"] * 9 + ["mit_b3"] * 9
     text = paper.main_results_table(frame)
     assert "\\begin{table*}" in text and "\\texttt{mit\\_b3} & Flat &" in text and text.count("\\midrule") == 2
-    assert text.count("\\textbf{45.0}") == 1 and text.count("\\textbf{35.0}") == 1  # best OOD per encoder
-    empty = paper.ablation(pd.DataFrame(columns=["fold", "seed", "head", "metric", "partition", "variant_a",
-                                                 "variant_b", "delta", "ci_low", "ci_high", "p_value", "p_holm",
-                                                 "significant"]))
-    macros = paper.number_macros(frame, paper.per_fold(small_table()), empty, suite="s", encoder="enc", n_runs=4)
-    assert macros["CurriculumOODmIoU"] == "45.0" and macros["CurriculumOODmIoUMitBThree"] == "35.0"
-    # two folds at 40 [35, 45]: half-width 1.96 * sqrt(2) * (10 / 3.92) / 2 = 3.54 points
-    assert macros["FlatIDmIoULowMitBThree"] == "36.5"
+    assert text.count("\\textbf{40.0}") == 1 and text.count("\\textbf{25.0}") == 1  # best OOD per encoder
+    empty = paper.ablation(pd.DataFrame(columns=list(COMPARISON_HEADLINE_COLUMNS)), pd.DataFrame(columns=list(BUDGET_COLUMNS)),
+                           pd.DataFrame(columns=["encoder", "head", "variant_a", "variant_b", "partition", "significant"]))
+    macros = paper.number_macros(frame, paper.per_fold(headline_table()), empty, suite="s", encoder="enc", n_runs=4)
+    assert macros["CurriculumOODmIoU"] == "40.0" and macros["CurriculumOODmIoUMitBThree"] == "25.0"
+    assert macros["FlatIDmIoULowMitBThree"] == "25.0" and macros["AllCleanIDmIoU"] == "9.0"
+    assert macros["FlatClearsFloorOOD"] == "yes" and macros["NumClassesCommon"] == "7--9"
+
+
+def _budgets() -> pd.DataFrame:
+    rows = [dict(encoder="enc", variant=v, loss=l, schedule=sch, head_order=o, epochs=60, steps=1200, fine_steps=f,
+                 summed_lr=lr, n_runs=2)
+            for v, l, sch, o, f, lr in (("flat", "fine", "one stage", "--", 1200, 1.9),
+                                        ("curriculum", "hierarchical", "staged", "coarse to fine", 720, 1.7))]
+    return pd.DataFrame(rows, columns=list(BUDGET_COLUMNS))
+
+
+def _headline_comparisons() -> pd.DataFrame:
+    base = dict(encoder="enc", head="fine", n_pairs=2, complete=True, significant=False)
+    rows = [dict(base, partition="id_test", variant_a="flat", variant_b="curriculum", mean=-0.02, low=-0.06, high=0.02,
+                 p_sign_flip=0.5, p_holm=0.5),
+            dict(base, partition="ood_test", variant_a="flat", variant_b="curriculum", mean=0.10, low=0.05, high=0.15,
+                 p_sign_flip=0.5, p_holm=0.5),
+            dict(base, partition="id_test", variant_a="all_clean", variant_b="flat", mean=0.36, low=0.30, high=0.40,
+                 p_sign_flip=0.5, p_holm=NAN),
+            dict(base, partition="ood_test", variant_a="all_clean", variant_b="flat", mean=0.18, low=0.10, high=0.25,
+                 p_sign_flip=0.5, p_holm=NAN)]
+    return pd.DataFrame(rows, columns=list(COMPARISON_HEADLINE_COLUMNS))
+
+
+def test_ablation_rows_show_factors_budget_and_the_across_run_test() -> None:
+    per_run = pd.DataFrame([dict(encoder="enc", head="fine", partition="ood_test", variant_a="flat",
+                                 variant_b="curriculum", significant=s) for s in (True, False)])
+    frame = paper.ablation(_headline_comparisons(), _budgets(), per_run)
+    assert frame["variant"].tolist() == ["flat"] * 2 + ["curriculum"] * 2 + ["all_clean"] * 2
+    cur = frame[(frame["variant"] == "curriculum") & (frame["partition"] == "ood_test")].iloc[0]
+    assert (cur["mean"], cur["n_pairs"], cur["n_significant"], cur["n"]) == (0.10, 2, 1, 2)
+    floor = frame[(frame["variant"] == "all_clean") & (frame["partition"] == "id_test")].iloc[0]
+    assert floor["mean"] == pytest.approx(-0.36) and (floor["low"], floor["high"]) == pytest.approx((-0.40, -0.30))
+    text = paper.ablation_table(frame)
+    assert "Flat & fine & one stage & -- & 1200 & 1200 & 1.9 & 0 (ref.) & -- & 0 (ref.) & -- \\\\" in text
+    assert ("Curriculum & hierarchical & staged & coarse to fine & 1200 & 720 & 1.7 & $-$2.0 {\\scriptsize "
+            "[$-$6.0, 2.0]} & 0.500 & +10.0 {\\scriptsize [5.0, 15.0]} & 0.500 (1/2) \\\\") in text
+    assert "All-Clean (floor) &" in text and "2 paired (fold, seed) runs" in text
+    incomplete = paper.ablation(_headline_comparisons().assign(complete=False), _budgets(), per_run)
+    assert "X & X" in paper.ablation_table(incomplete)
 
 
 def test_per_class_table_marks_absent_classes_and_support() -> None:
@@ -142,35 +223,19 @@ def test_per_class_table_marks_absent_classes_and_support() -> None:
     assert "--" in paper.per_class_table(everything_absent)
 
 
-def test_ablation_cells_show_p_or_significant_counts() -> None:
-    comparisons = pd.DataFrame([
-        dict(fold="f1", seed=0, head="fine", metric="miou", partition="ood_test", variant_a="flat",
-             variant_b="curriculum", delta=0.10, ci_low=0.05, ci_high=0.15, p_value=0.001, p_holm=0.002,
-             significant=True),
-        dict(fold="f1", seed=0, head="fine", metric="miou", partition="id_test", variant_a="flat",
-             variant_b="curriculum", delta=-0.02, ci_low=-0.06, ci_high=0.02, p_value=0.3, p_holm=0.3,
-             significant=False),
-    ])
-    frame = paper.ablation(comparisons)
-    assert frame["family_size"].tolist() == [2, 2] and frame["n"].tolist() == [1, 1]
-    text = paper.ablation_table(frame)
-    assert "Curriculum vs.\\ Flat & \\textbf{$-$2.0} {\\scriptsize [$-$6.0, 2.0]} & 0.300 & " \
-           "\\textbf{+10.0} {\\scriptsize [5.0, 15.0]} & 0.002 \\\\" in text
-    two = pd.concat([comparisons, comparisons.assign(fold="f2", significant=False)])
-    assert "1/2" in paper.ablation_table(paper.ablation(two))
-
-
 # --------------------------------------------------------------------------- macros
 def test_number_macros_round_trip_and_cover_every_variant() -> None:
-    df = small_table()
+    df = headline_table()
     main, folds = paper.main_results(df), paper.per_fold(df)
-    macros = paper.number_macros(main, folds, paper.ablation(pd.DataFrame(columns=[
-        "fold", "seed", "head", "metric", "partition", "variant_a", "variant_b", "delta", "ci_low", "ci_high",
-        "p_value", "p_holm", "significant"])), suite="my_suite", encoder="convnext_tiny", n_runs=4)
+    ablation = paper.ablation(_headline_comparisons(), _budgets(), pd.DataFrame())
+    macros = paper.number_macros(main, folds, ablation, suite="my_suite", encoder="convnext_tiny", n_runs=4)
     parsed = paper.parse_numbers_tex(paper.numbers_tex(macros, header="test\nheader"))
-    assert parsed["CurriculumOODmIoU"] == "45.0" and parsed["FlatGapmIoUFTwo"] == "20.0"
+    assert parsed["CurriculumOODmIoU"] == "40.0" and parsed["FlatGapmIoUFTwo"] == "20.0"
+    assert parsed["AllCleanOODmIoU"] == "7.0" and parsed["AllCleanIDmIoUFOne"] == "8.0"
     assert parsed["HierarchicalOODmIoU"] == "--"  # absent variant: defined, so the text still compiles
-    assert parsed["CurriculumVsFlatOODDelta"] == "--" and parsed["NumFolds"] == "2" and parsed["NumRuns"] == "4"
+    assert parsed["CurriculumVsFlatOODDelta"] == "+10.0" and parsed["CurriculumVsFlatOODP"] == "0.500"
+    assert parsed["CurriculumVsFlatOODDeltaLow"] == "5.0" and parsed["HierarchicalVsFlatOODDelta"] == "--"
+    assert parsed["NumFolds"] == "2" and parsed["NumRuns"] == "4" and parsed["NumSeeds"] == "1"
     assert parsed["SuiteName"] == "my\\_suite" and parsed["HeldOutDomains"] == "Fold one, Fold two"
     assert all(re.fullmatch(r"[A-Za-z]+", name) for name in parsed)
     with pytest.raises(ConfigError, match="letters only"):
@@ -196,28 +261,26 @@ def assets(synthetic_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> t
     return suite, base / "paper"
 
 
-def test_numbers_equal_the_tidy_results_table(assets: tuple) -> None:
+def test_numbers_equal_the_headline_tables(assets: tuple) -> None:
     suite, paper_dir = assets
     macros = paper.parse_numbers_tex((paper_dir / "generated" / suite.name / "numbers.tex").read_text())
-    df = read_results(suite.results_dir)
-    df = df[(df["head"] == "fine") & (df["metric"] == "miou") & (df["class_name"] == "") & (df["domain"] == "")]
+    headline = pd.read_csv(suite.results_dir / "headline.csv", dtype={"fold": str}).fillna({"fold": ""})
+    headline = headline[headline["head"] == "fine"]
     tag = {"id_test": "ID", "ood_test": "OOD", "gap": "Gap"}
     checked = 0
-    for (variant, part), rows in df[df["partition"].isin(list(tag))].groupby(["variant", "partition"]):
-        name = paper.macro_name(variant) + tag[part] + "mIoU"
-        assert macros[name] == f"{100 * rows['value'].mean():.1f}".replace("-0.0", "0.0")
-        spread = (rows["ci_high"] - rows["ci_low"]).to_numpy() / (2 * 1.959963984540054)  # one seed: combined
-        half = 1.959963984540054 * np.sqrt((spread ** 2).sum()) / len(rows)
-        assert macros[name + "Low"] == f"{100 * (rows['value'].mean() - half):.1f}".replace("-0.0", "0.0")
-        for _, r in rows.iterrows():
-            assert macros[name + paper.macro_name(r["fold"])] == f"{100 * r['value']:.1f}".replace("-0.0", "0.0")
-            checked += 1
-    assert checked == 4 * 3 * len(suite.folds)
-    comparisons = pd.read_csv(suite.results_dir / "comparisons.csv")
-    cf = comparisons[(comparisons["variant_a"] == "flat") & (comparisons["variant_b"] == "curriculum")
-                     & (comparisons["partition"] == "ood_test")]
-    assert macros["CurriculumVsFlatOODDelta"].lstrip("+") == f"{100 * cf['delta'].mean():.1f}"
-    assert macros["CurriculumVsFlatOODSignificant"] == f"{int(cf['significant'].sum())}/{len(cf)}"
+    for r in headline.itertuples():
+        name = paper.macro_name(r.variant) + tag[r.partition] + "mIoU" + (paper.macro_name(r.fold) if r.fold else "")
+        assert macros[name] == f"{100 * r.mean:.1f}".replace("-0.0", "0.0"), name
+        if not r.fold:
+            assert macros[name + "Low"] == f"{100 * r.low:.1f}".replace("-0.0", "0.0")
+        checked += 1
+    assert checked == 3 * (len(set(headline["variant"]))) * (1 + len(suite.folds)) and "all_clean" in set(headline["variant"])
+    # the headline comparison of the text is the across-run one (mean paired delta, sign-flip p)
+    hc = pd.read_csv(suite.results_dir / "headline_comparisons.csv")
+    row = hc[(hc["variant_a"] == "flat") & (hc["variant_b"] == "curriculum") & (hc["partition"] == "ood_test")
+             & (hc["head"] == "fine")].iloc[0]
+    assert macros["CurriculumVsFlatOODDelta"] == f"{100 * row['mean']:+.1f}".replace("-", "$-$")
+    assert macros["CurriculumVsFlatOODP"] == format_p(row["p_holm"])
 
 
 @needs_tex

@@ -17,8 +17,13 @@ from heritage_core.profiles import (
 )
 
 GRID = {"variants": ["flat", "curriculum"], "encoders": ["convnext_atto"]}
-VARIANTS = ["flat", "hierarchical", "curriculum_only", "curriculum"]
+VARIANTS = ["flat", "hierarchical", "hierarchical_staged", "curriculum_only", "curriculum"]
 LOCONTENT = ["artistic_depiction", "photographic_depiction", "line_art", "geometric_patterns"]
+
+
+def _raw(raw: dict) -> dict:
+    """``raw`` with ``train.init: random`` added (a profile must say how its encoders start)."""
+    return {**raw, "train": {"init": "random", **raw.get("train", {})}}
 
 
 def _write(tmp_path: Path, text: str, name: str = "p.yaml") -> Path:
@@ -30,16 +35,25 @@ def _write(tmp_path: Path, text: str, name: str = "p.yaml") -> Path:
 def test_shipped_profiles_have_the_promised_grids() -> None:
     demo = load_profile("demo")
     assert demo.name == "demo" and demo.device == "cpu" and demo.dataset.source == "synthetic"
-    assert [(c.fold, c.variant) for c in demo.cells()] == [(f, v) for f in LOCONTENT for v in VARIANTS]
-    assert demo.grid is not None and demo.grid.encoders == ("convnext_atto",) and demo.train.img_size == 64
+    assert [(c.fold, c.variant) for c in demo.cells()] == [(f, v) for f in LOCONTENT for v in ("flat", "curriculum")]
+    assert demo.grid is not None and demo.grid.encoders == ("resnet10t",) and demo.train.img_size == 64
+    assert (demo.train.init, demo.train.lr_scale, demo.train.equal_stage_lr) == ("random", 30.0, True)
+
+    cpu = load_profile("cpu")
+    assert [(c.fold, c.variant) for c in cpu.cells()] == [(f, v) for f in LOCONTENT for v in VARIANTS]
+    assert cpu.train.init == "random" and cpu.dataset.synthetic_n == 418 and cpu.device == "cpu"
 
     paper = load_profile(PROFILE_DIR / "paper.yaml")
     assert paper.grid is not None and paper.device == "cuda" and paper.dataset.source == "data/artefact"
     assert paper.grid.encoders == ("convnext_tiny", "mit_b3", "maxvit_tiny_tf_384")
-    assert len(paper.cells()) == 4 * 4 * 3 * 3 == 144
+    assert len(paper.cells()) == 4 * 5 * 3 * 3 == 180
     assert paper.train.img_size == 384 and paper.train.epochs_for("curriculum") == {"epochs_scale": 1.0,
                                                                                      "stage_epochs": None}
-    assert paper.evaluate.mode == "sliding" and paper.evaluate.tile is None
+    # ImageNet weights for every encoder, at the plan's learning rates; scored at a larger side than cached
+    assert paper.train.init == "pretrained" and paper.train.lr_scale == 1.0 and not paper.train.equal_stage_lr
+    assert set(paper.train.pretrained) == set(paper.grid.encoders)
+    assert paper.evaluate.score_max_side_px == 2048 and paper.dataset.max_side_px == 1024
+    assert paper.splits.seeds == (0, 1, 2)
 
     smoke = load_profile("smoke")
     assert smoke.smoke and [c.path for c in smoke.cells()] == [
@@ -61,7 +75,7 @@ def test_paper_maxvit_takes_384_px_crops() -> None:
 
 
 def test_resolved_yaml_round_trips_with_every_default_filled() -> None:
-    profile = profile_from_dict({"grid": GRID}, default_name="x")
+    profile = profile_from_dict(_raw({"grid": GRID}), default_name="x")
     text = profile_to_yaml(profile)
     raw = yaml.safe_load(text)
     assert raw["train"]["img_size"] == 512 and raw["splits"]["fractions"] == [0.7, 0.15, 0.15]
@@ -71,23 +85,36 @@ def test_resolved_yaml_round_trips_with_every_default_filled() -> None:
 
 
 def test_cells_are_fold_major_and_pair_split_seeds_with_training_seeds() -> None:
-    profile = profile_from_dict({
+    profile = profile_from_dict(_raw({
         "name": "p", "grid": {"variants": ["flat"], "encoders": ["a", "b"], "seeds": [0, 1, 2]},
-        "splits": {"seeds": [5, 6, 7], "folds": ["line_art", "artistic_depiction"]}})
+        "splits": {"seeds": [5, 6, 7], "folds": ["line_art", "artistic_depiction"]}}))
     cells = profile.cells()
     assert len(cells) == 2 * 1 * 2 * 3
     assert cells[0] == GridCell("artistic_depiction", "flat", "a", 0, 5)  # protocol order, not the listed order
     assert cells[4] == GridCell("artistic_depiction", "flat", "b", 1, 6)
     assert cells[11] == GridCell("line_art", "flat", "b", 2, 7)
-    shared = profile_from_dict({"name": "p", "grid": {**GRID, "seeds": [3, 4]}, "splits": {"seeds": [9]}})
+    shared = profile_from_dict(_raw({"name": "p", "grid": {**GRID, "seeds": [3, 4]}, "splits": {"seeds": [9]}}))
     assert {c.split_seed for c in shared.cells()} == {9}
 
 
 def test_stage_epochs_override_one_variant_and_scale_the_others() -> None:
-    profile = profile_from_dict({"name": "p", "grid": GRID,
-                                 "train": {"epochs_scale": 0.1, "stage_epochs": {"curriculum": [1, 2, 3]}}})
+    profile = profile_from_dict(_raw({"name": "p", "grid": GRID,
+                                      "train": {"epochs_scale": 0.06, "stage_epochs": {"curriculum": [1, 2, 3]}}}))
     assert profile.train.epochs_for("curriculum") == {"epochs_scale": 1.0, "stage_epochs": [1, 2, 3]}
-    assert profile.train.epochs_for("flat") == {"epochs_scale": 0.1, "stage_epochs": None}
+    assert profile.train.epochs_for("flat") == {"epochs_scale": 0.06, "stage_epochs": None}
+    # every variant trains the same total epochs (equal budget): 1 + 2 + 3 against round(100 * 0.1) = 10
+    with pytest.raises(ConfigError, match=r"same total epochs for every variant.*'flat': 10, 'curriculum': 6"):
+        profile_from_dict(_raw({"name": "p", "grid": GRID,
+                                "train": {"epochs_scale": 0.1, "stage_epochs": {"curriculum": [1, 2, 3]}}}))
+
+
+def test_a_profile_says_how_its_encoders_start() -> None:
+    with pytest.raises(ConfigError, match=r"train.init is 'pretrained' \(missing: \['convnext_atto'\]\).*set train.init: random"):
+        profile_from_dict({"name": "p", "grid": GRID})
+    with pytest.raises(ConfigError, match="train.init"):
+        profile_from_dict({"name": "p", "grid": GRID, "train": {"init": "random", "pretrained": {"convnext_atto": "w.pt"}}})
+    ok = profile_from_dict({"name": "p", "grid": GRID, "train": {"pretrained": {"convnext_atto": "timm:convnext_atto.d2_in1k"}}})
+    assert ok.train.init == "pretrained" and ok.train.lr_scale == 1.0
 
 
 def test_unknown_key_names_file_key_and_close_match(tmp_path: Path) -> None:
@@ -103,7 +130,7 @@ def test_unknown_key_names_file_key_and_close_match(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("raw", "message"), [
     ({"train": {"img_size": "64"}}, "key 'train.img_size' must be int, got '64' (str)"),
     ({"train": {"batch_size": 8.0}}, "key 'train.batch_size' must be int, got 8.0 (float)"),
-    ({"train": {"augment": "yes"}}, "key 'train.augment' must be true/false, got 'yes' (str)"),
+    ({"train": {"augment": "yes"}}, "key 'train.augment' must be true/false or a mapping of str to any value, got 'yes' (str)"),
     ({"splits": {"seeds": [True]}}, "key 'splits.seeds[0]' must be int, got True (bool)"),
     ({"splits": {"seeds": 0}}, "key 'splits.seeds' must be a list of int, got 0 (int)"),
     ({"train": {"max_batches_per_epoch": "2"}}, "key 'train.max_batches_per_epoch' must be int or null"),
@@ -113,7 +140,7 @@ def test_unknown_key_names_file_key_and_close_match(tmp_path: Path) -> None:
 ])
 def test_wrong_types_name_the_dotted_key(raw: dict, message: str) -> None:
     with pytest.raises(ConfigError) as err:
-        profile_from_dict({"name": "p", "grid": GRID, **raw})
+        profile_from_dict(_raw({"name": "p", "grid": GRID, **raw}))
     assert message in str(err.value)
 
 
@@ -139,7 +166,7 @@ def test_wrong_types_name_the_dotted_key(raw: dict, message: str) -> None:
 ])
 def test_bad_values_name_the_key_and_what_is_allowed(raw: dict, message: str) -> None:
     with pytest.raises(ConfigError) as err:
-        profile_from_dict({"name": "p", "grid": GRID, **raw})
+        profile_from_dict(_raw({"name": "p", "grid": GRID, **raw}))
     assert message in str(err.value)
 
 
@@ -148,7 +175,8 @@ def test_file_errors(tmp_path: Path) -> None:
         load_profile(tmp_path / "nope.yaml")
     with pytest.raises(ConfigError, match="is not valid YAML"):
         load_profile(_write(tmp_path, "grid: [unclosed\n"))
-    named = load_profile(_write(tmp_path, "grid: {variants: [flat], encoders: [convnext_atto]}\n", "my-suite.yaml"))
+    named = load_profile(_write(tmp_path, "grid: {variants: [flat], encoders: [convnext_atto]}\ntrain: {init: random}\n",
+                                "my-suite.yaml"))
     assert named.name == "my-suite"
 
 

@@ -13,6 +13,7 @@ import pytest
 from report_builders import VARIANTS, finished_suite, paper_assets
 
 from heritage_core import paper, report
+from heritage_core.dg import VARIANT_ORDER
 from heritage_core.errors import ConfigError, RunError
 from heritage_core.runs import sha256_file
 from heritage_core.taxonomy import default_taxonomy
@@ -42,8 +43,10 @@ def test_paper_style_is_scoped_and_readable() -> None:
         assert matplotlib.rcParams["legend.fontsize"] >= MIN_FONT_PT and matplotlib.rcParams["pdf.fonttype"] == 42
     assert {k: v for k, v in matplotlib.rcParams.items() if k in report.PAPER_RC} == \
            {k: v for k, v in before.items() if k in report.PAPER_RC}
-    assert len(set(report.VARIANT_COLOURS.values())) == len(report.VARIANT_COLOURS) == len(VARIANTS)
-    assert len(set(report.VARIANT_MARKERS.values())) == len(VARIANTS)
+    # every variant of the ablation and the all-Clean floor has its own colour and marker
+    assert set(report.VARIANT_COLOURS) == set(report.VARIANT_MARKERS) == {*VARIANT_ORDER, "all_clean"}
+    assert len(set(report.VARIANT_COLOURS.values())) == len(report.VARIANT_COLOURS)
+    assert len(set(report.VARIANT_MARKERS.values())) == len(report.VARIANT_MARKERS)
 
 
 def _texts(fig: matplotlib.figure.Figure) -> list[matplotlib.text.Text]:
@@ -97,7 +100,9 @@ def test_heatmap_and_confusion_show_absent_classes_as_na(loaded: report.SuiteRes
         heat = report.class_iou_heatmap(df, variants=["flat", "curriculum"])
         confusion = report.confusion_figure({"flat": conf}, names, default_taxonomy().fine_colours)
     try:
-        assert sum(t.get_text() == "n/a" for t in _texts(heat)) == len(loaded.folds)
+        flat_panel = heat.axes[0]
+        assert sum(t.get_text() == "n/a" for t in flat_panel.texts) == len(loaded.folds)
+        assert [ax.get_title() for ax in heat.axes[:3]] == ["Flat", "Curriculum", "All-Clean (floor)"]
         assert sum(t.get_text() == "n/a" for t in _texts(confusion)) == 1
     finally:
         plt.close(heat)
@@ -108,7 +113,8 @@ def test_assets_have_provenance_and_png_copies(built: tuple) -> None:
     suite, assets, paper_dir = built
     out = paper_dir / "generated" / suite.name
     assert all((out / rel).is_file() for rel in paper.REQUIRED_ASSETS)
-    assert set(assets) == {f"tables/{t}" for t in ("main_results", "per_fold", "per_class", "ablation")} | {
+    assert set(assets) == {f"tables/{t}" for t in ("main_results", "per_fold", "per_class", "per_class_gap",
+                                                   "ablation")} | {
         "numbers"} | {f"figures/{f}" for f in report.FIGURES}
     run_ids = {json.loads((d / "run.json").read_text())["params_hash"] for d in suite.runs.values()}
     for sidecar in [*out.glob("tables/*.json"), *out.glob("figures/*.json"), out / "numbers.json"]:
@@ -119,12 +125,12 @@ def test_assets_have_provenance_and_png_copies(built: tuple) -> None:
             assert sha256_file(source["path"]) == source["sha256"]
         assert all(Path(f).is_file() for f in record["files"])
     main = json.loads((out / "tables" / "main_results.json").read_text())
-    assert set(main["run_ids"]) == run_ids and main["sources"][0]["path"].endswith("results.parquet")
+    assert set(main["run_ids"]) == run_ids and main["sources"][0]["path"].endswith("headline.csv")
     for name in report.FIGURES:
         assert (paper_dir / "png" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert (out / "figures" / f"{name}.pdf").read_bytes()[:5] == b"%PDF-"
     frame = pd.read_csv(out / "tables" / "main_results.csv")
-    assert set(frame["variant"]) == set(VARIANTS) and frame["mean"].between(-1, 1).all()
+    assert set(frame["variant"]) == {*VARIANTS, "all_clean"} and frame["mean"].between(-1, 1).all()
     index = json.loads((out / "assets.json").read_text())
     assert index["missing_for_paper"] == [] and "numbers.tex" in index["files"]
 
@@ -211,6 +217,7 @@ def test_real_pipeline_outputs_when_the_session_has_them(tmp_path_factory: pytes
     report.write_paper_assets(params)
     assert paper.missing_assets("tiny", tmp_path) == []
     main = pd.read_csv(tmp_path / "generated" / "tiny" / "tables" / "main_results.csv")
-    assert set(main["variant"]) == {"flat", "hierarchical"} and main["n_folds"].max() == 1  # "all" has no OOD test
+    assert set(main["variant"]) == {"flat", "hierarchical", "all_clean"}
+    assert main["n_folds"].max() == 2  # photographic_depiction and the random protocol's "all"
     curves = json.loads((tmp_path / "generated" / "tiny" / "figures" / "training_curves.json").read_text())
     assert all(s["path"].endswith("history.csv") for s in curves["sources"]) and len(curves["sources"]) == 2

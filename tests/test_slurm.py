@@ -29,6 +29,7 @@ CLUSTER_PROFILE = {
     "name": "slurmy",
     "grid": {"variants": ["flat", "curriculum"], "encoders": ["convnext_atto"], "seeds": [0]},
     "splits": {"folds": ["line_art"]},
+    "train": {"init": "random"},
     "resources": {"time": "00:05:00", "prepare_time": "00:05:00", "report_time": "00:05:00", "cpus_per_task": 1,
                   "mem": "1G", "gpus_per_task": 1},
 }

@@ -28,7 +28,7 @@ from suite_stubs import FAIL_ENV, executions, write_stub_notebooks
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILE = {"name": "t", "grid": {"variants": ["flat", "curriculum"], "encoders": ["convnext_atto"]},
-           "splits": {"folds": ["line_art"]}}
+           "splits": {"folds": ["line_art"]}, "train": {"init": "random"}}
 CELLS = ["line_art/flat/convnext_atto/seed0", "line_art/curriculum/convnext_atto/seed0"]
 KEYS = ["01_splits", f"{CELLS[0]}/02_train_curriculum", f"{CELLS[0]}/03_evaluate",
         f"{CELLS[1]}/02_train_curriculum", f"{CELLS[1]}/03_evaluate", "04_dg_gap", "05_paper_figures"]
@@ -163,7 +163,7 @@ def test_only_runs_the_named_steps_and_skips_those_whose_dependencies_are_missin
 def test_a_suite_keeps_its_profile(stubbed: tuple[SuitePlan, Path]) -> None:
     plan, notebooks = stubbed
     _run(plan, notebooks, only=["01"])
-    changed = profile_from_dict({**PROFILE, "train": {"img_size": 256}})
+    changed = profile_from_dict({**PROFILE, "train": {**PROFILE["train"], "img_size": 256}})
     with pytest.raises(SuiteError, match=r"made from another profile \(changed: \['train.img_size'\]\)"):
         suite.run_suite(changed, root=plan.root, notebooks_dir=notebooks, progress=False)
     other = suite.run_suite(changed, name="t2", root=plan.root, notebooks_dir=notebooks, progress=False, only=["01"])
@@ -172,8 +172,8 @@ def test_a_suite_keeps_its_profile(stubbed: tuple[SuitePlan, Path]) -> None:
 
 def test_notebooks_must_declare_every_parameter(tmp_path: Path) -> None:
     plan = plan_suite(profile_from_dict(PROFILE), root=tmp_path)
-    notebooks = write_stub_notebooks(tmp_path / "nb", plan, drop={"03_evaluate": "overlap"})
-    with pytest.raises(SuiteError, match=r"03_evaluate.ipynb' does not declare the parameter\(s\) \['overlap'\]"):
+    notebooks = write_stub_notebooks(tmp_path / "nb", plan, drop={"03_evaluate": "score_cache"})
+    with pytest.raises(SuiteError, match=r"03_evaluate.ipynb' does not declare the parameter\(s\) \['score_cache'\]"):
         suite.run_suite(plan.profile, root=tmp_path, notebooks_dir=notebooks)
     write_stub_notebooks(notebooks, plan)
     (notebooks / "04_dg_gap.ipynb").unlink()

@@ -6,7 +6,7 @@ import pytest
 import torch
 import yaml
 
-from heritage_core.errors import ConfigError
+from heritage_core.errors import ConfigError, DataError
 from heritage_core.taxonomy import IGNORE_INDEX, default_taxonomy, load_taxonomy, parse_taxonomy
 
 TAX = default_taxonomy()
@@ -36,12 +36,24 @@ def test_clean_alone_is_binary_zero() -> None:
 
 
 def test_numpy_mapping_keeps_255_and_never_clamps() -> None:
-    labels = np.array([[0, 1, 3, 10], [8, 255, 15, 16]], dtype=np.uint8)
+    labels = np.array([[0, 1, 3, 10], [8, 255, 15, 14]], dtype=np.uint8)
     coarse = TAX.map_labels(labels, "fine", "coarse")
     binary = TAX.map_labels(labels, "fine", "binary")
-    assert coarse.tolist() == [[0, 1, 2, 3], [4, 255, 3, 255]]
-    assert binary.tolist() == [[0, 1, 1, 1], [1, 255, 1, 255]]
+    assert coarse.tolist() == [[0, 1, 2, 3], [4, 255, 3, 3]]
+    assert binary.tolist() == [[0, 1, 1, 1], [1, 255, 1, 1]]
     assert TAX.map_labels(coarse, "coarse", "binary").tolist() == binary.tolist()
+
+
+@pytest.mark.parametrize("bad", [16, 254, 256, 511, -1])
+def test_values_outside_the_level_are_an_error_naming_the_item(bad: int) -> None:
+    # 256 would wrap to Clean in a uint8 lookup (256 & 0xFF == 0); 16 would silently become ignore
+    labels = np.array([[0, 3], [255, bad]], dtype=np.int64)
+    with pytest.raises(DataError, match=rf"item 'scan_7'.*\[{bad}\].*0\.\.15"):
+        TAX.map_labels(labels, "fine", "coarse", item="scan_7")
+    with pytest.raises(DataError, match=rf"\[{bad}\]"):
+        TAX.map_labels(torch.from_numpy(labels), "fine", "binary")
+    with pytest.raises(DataError, match="binary class"):
+        TAX.map_labels(np.array([0, 1, 2], np.uint8), "binary", "binary")
 
 
 def test_torch_mapping_matches_numpy_and_keeps_dtype() -> None:

@@ -79,6 +79,11 @@ def test_static_inspector_renders_figures_and_table(suite, tmp_path: Path) -> No
     figures, table = widgets.iou_inspector(suite.suite_dir, static=True, save_dir=tmp_path, k=1)
     assert len(figures) == 2 and len(table) == 16
     assert ABSENT_CLASS_RULE in table.attrs["caption"]
+    # the floor beside every score: the all-Clean predictor's per-class IoU and its mIoU in the caption
+    assert "for the all-Clean floor on the same images" in table.attrs["caption"]
+    assert 0 < table.loc[0, "floor_iou"] <= 1 and (table["floor_iou"].iloc[1:].dropna() == 0).all()
+    labels = [t.get_text() for t in figures[0].axes[0].get_legend().get_texts()]
+    assert labels == ["all-Clean floor"]
     shown = table.attrs["examples"]
     assert shown["rank"].tolist()[:1] == ["best"] and len(shown) <= 2
     assert (tmp_path / "inspector_bars.png").stat().st_size > 5_000

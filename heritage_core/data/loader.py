@@ -14,8 +14,9 @@ Every item of an ingest cache (:mod:`heritage_core.data.cache`) becomes one dict
 
 Geometry: one pixel scale (README, "Scale"). Training items (``train=True``) are random ``S x S`` crops of the
 *cached* image at its own scale: a random rescale by ``scale_range`` (jitter around 1.0; area interpolation
-when shrinking, bilinear when enlarging, nearest-exact for masks), padding to at least ``S x S`` at a random
-position, a random crop, flips, 90° rotations and colour jitter (see :data:`DEFAULT_AUGMENT`). Validation and
+when shrinking, bilinear when enlarging, nearest-exact for masks), colour jitter, padding to at least ``S x S``
+at a random position (black, as test-time tiles are), a random crop, flips and 90° rotations (see
+:data:`DEFAULT_AUGMENT`). Validation and
 test predict the cached image at the same scale with sliding windows of ``S`` px
 (:func:`heritage_core.inference.predict_logits`), so a 40 px object of the cache is 40 px (times the jitter)
 in a training crop and exactly 40 px in a validation or test tile. Non-training items (``train=False``) are the
@@ -175,6 +176,11 @@ def build_train_transform(img_size: int, augment: Mapping[str, Any] | None = Non
     return A.Compose(
         [
             A.RandomScale(scale_limit=(low - 1.0, high - 1.0), p=cfg["scale_p"], **resize),
+            # photometric jitter before the padding, so padded pixels are exactly black, as in test-time tiles
+            A.ColorJitter(
+                brightness=cfg["brightness"], contrast=cfg["contrast"], saturation=cfg["saturation"],
+                hue=cfg["hue"], p=cfg["color_jitter_p"],
+            ),
             A.PadIfNeeded(
                 min_height=img_size, min_width=img_size, position="random",
                 border_mode=cv2.BORDER_CONSTANT, fill=0, fill_mask=IGNORE_INDEX, p=1.0,
@@ -187,10 +193,6 @@ def build_train_transform(img_size: int, augment: Mapping[str, Any] | None = Non
             A.HorizontalFlip(p=cfg["hflip_p"]),
             A.VerticalFlip(p=cfg["vflip_p"]),
             A.RandomRotate90(p=cfg["rotate90_p"]),
-            A.ColorJitter(
-                brightness=cfg["brightness"], contrast=cfg["contrast"], saturation=cfg["saturation"],
-                hue=cfg["hue"], p=cfg["color_jitter_p"],
-            ),
         ],
         seed=seed,
         strict=True,
@@ -244,9 +246,7 @@ class SegmentationDataset(Dataset):
         self.augment = resolve_augment(augment)
         self.label_levels = [self.cache.label_level(i) for i in self.ids]
         self._transform = build_train_transform(self.img_size, self.augment) if self.train else None
-        taxonomy = default_taxonomy()
-        self._luts = {level: {h: taxonomy.lut(level, h) for h in HEADS if HEADS.index(h) <= HEADS.index(level)}
-                      for level in ("binary", "fine")}
+        self._taxonomy = default_taxonomy()
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -262,8 +262,8 @@ class SegmentationDataset(Dataset):
             image, mask = out["image"], out["mask"]
         item: dict[str, Any] = {"image": normalise_image(image)}
         for head in HEADS:
-            lut = self._luts[level].get(head)
-            target = lut[mask] if lut is not None else np.full(mask.shape, IGNORE_INDEX, dtype=np.uint8)
+            target = (self._taxonomy.map_labels(mask, level, head, item=item_id) if HEADS.index(head) <= HEADS.index(level)
+                      else np.full(mask.shape, IGNORE_INDEX, dtype=np.uint8))
             item[head] = torch.from_numpy(target.astype(np.int64))
         item["id"] = item_id
         return item

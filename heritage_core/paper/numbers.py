@@ -49,7 +49,7 @@ def number_macros(
     * ``\\VPmIoUF``: :func:`per_fold` (of ``encoder``);
     * ``\\VVsFlatPDelta``, ``...DeltaLow``, ``...DeltaHigh``, ``...P`` (Holm-adjusted sign-flip p) for every
       variant against the baseline, ``P`` in ``ID``, ``OOD``: :func:`ablation`;
-    * ``\\NumFolds``, ``\\NumSeeds``, ``\\NumRuns``, ``\\NumClassesCommon`` (size of the common class sets),
+    * ``\\NumFolds``, ``\\NumSeeds``, ``\\NumRuns``, ``\\NumClassesCommon`` (sizes of the folds' common class sets),
       and text: ``\\SuiteName``, ``\\EncoderName``, ``\\HeldOutDomains``, ``\\AbsentClassRule``.
 
     Args:
@@ -112,7 +112,8 @@ def number_macros(
     put("NumFolds", str(int(folds_frame["fold"].nunique()) if len(folds_frame) else 0))
     put("NumSeeds", str(int(main["n_seeds"].max()) if len(main) else 0))
     put("NumRuns", str(int(n_runs)))
-    k = main["n_classes"].dropna() if "n_classes" in main.columns else pd.Series(dtype=float)
+    per_fold = folds_frame if len(folds_frame) and "n_classes" in folds_frame.columns else main
+    k = per_fold["n_classes"].dropna() if "n_classes" in per_fold.columns else pd.Series(dtype=float)
     put("NumClassesCommon", "--" if k.empty else (f"{k.min():.0f}" if k.min() == k.max()
                                                    else f"{k.min():.0f}--{k.max():.0f}"))
     put("SuiteName", tex_escape(suite))

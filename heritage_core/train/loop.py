@@ -194,7 +194,7 @@ def validate(
         preds = predict({h: v[None] for h, v in logits.items()})
         mask, level = cache.load_mask(item_id), cache.label_level(item_id)
         for head in HEADS[: HEADS.index(level) + 1]:
-            label = torch.from_numpy(taxonomy.map_labels(mask, level, head).astype(np.int64))
+            label = torch.from_numpy(taxonomy.map_labels(mask, level, head, item=item_id).astype(np.int64))
             counts[head].update([item_id], preds[head][0], label)
     return {h: reduce_counts(c).miou if len(c) else float("nan") for h, c in counts.items()}
 

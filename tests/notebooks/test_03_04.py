@@ -31,12 +31,13 @@ def test_03_evaluate_writes_eval_and_figures(synthetic_cache: Path, tmp_path_fac
     executed = tmp_path / "03_evaluate.ipynb"
     papermill.execute_notebook(
         str(NOTEBOOKS / "03_evaluate.ipynb"), str(executed), kernel_name="python3", progress_bar=False,
-        parameters={"run_dir": str(run_dir), "partitions": ["ood_test"], "mode": "sliding", "tile": 128,
-                    "overlap": 0.5, "consistent": True, "device": "cpu", "n_resamples": 50, "seed": 0,
+        parameters={"run_dir": str(run_dir), "partitions": ["ood_test"], "score_cache": "",
+                    "consistent": True, "device": "cpu", "n_resamples": 50, "seed": 0,
                     "show_heads": ["binary", "fine"], "figures_dir": str(figures), "smoke": True},
     )
     info = read_json(run_dir / "eval" / "eval.json")
-    assert (info["mode"], info["tile"], info["overlap"], info["consistent"]) == ("sliding", 128, 0.5, True)
+    # the run's own scale and precision (run.json "inference"), not a notebook parameter
+    assert (info["tile"], info["overlap"], info["precision"], info["consistent"]) == (64, 0.25, "fp32", True)
     assert list(info["partitions"]) == ["ood_test"]
     assert "fine_consistent" in load_counts(run_dir / "eval" / "ood_test.npz")
     assert sorted(p.name for p in figures.glob("confusion_*.png")) == ["confusion_ood_test_binary.png",
@@ -65,6 +66,9 @@ def test_04_dg_gap_writes_the_tidy_table_and_static_inspector(synthetic_cache: P
     assert gaps["variant"].tolist() == ["flat", "hierarchical"]
     comparisons = pd.read_csv(out / "comparisons.csv")
     assert tuple(comparisons.columns) == COMPARISON_COLUMNS and len(comparisons) == 2  # id_test, ood_test
+    headline = pd.read_csv(out / "headline.csv")
+    assert {"flat", "hierarchical", "all_clean"} <= set(headline["variant"])  # every result beside its floor
+    assert {"headline_comparisons.csv", "budgets.csv"} <= {p.name for p in out.iterdir()}
     assert {"inspector_bars.png", "inspector_examples.png"} <= {p.name for p in (out / "inspector").iterdir()}
     last = json.loads(executed.read_text())["cells"][-1]["outputs"]
     assert sum("image/png" in o.get("data", {}) for o in last) == 2  # headless: the static figures are kept
