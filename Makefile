@@ -9,7 +9,6 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 export NO_ALBUMENTATIONS_UPDATE := 1
-export HF_HUB_OFFLINE := 1
 export MPLBACKEND := Agg
 
 SUITE  ?= demo
@@ -21,7 +20,7 @@ LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 # The suite runner (`python -m heritage_core.suite` is the same command).
 SUITE_CMD := $(BIN)/heritage suite
 
-.PHONY: venv demo test data benchmarks clean-demo paper lab
+.PHONY: venv demo test data benchmarks gpu-check clean-demo paper lab
 
 venv: $(STAMP)
 
@@ -59,11 +58,18 @@ lab: $(STAMP)
 	  --ServerApp.root_dir=$(CURDIR) --ContentsManager.preferred_dir=notebooks \
 	  --ServerApp.kernel_manager_class=heritage_core.lab.ProjectRootKernelManager $(LAB_ROOT) $(LAB_ARGS)
 
+# The tests build what they need offline and set HF_HUB_OFFLINE=1 for themselves (tests/conftest.py).
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
 benchmarks: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+# On a CUDA machine: throughput, memory and the smoke suite on the GPU -> benchmarks/results/gpu.json (README).
+# GPU_CHECK_ARGS="--device cpu --quick" runs it at tiny size on the CPU.
+GPU_CHECK_ARGS ?=
+gpu-check: $(STAMP)
+	$(BIN)/python -m benchmarks.gpu_check $(GPU_CHECK_ARGS)
 
 clean-demo:
 	rm -rf data cache runs suites papermill_runs/*/ paper/build paper/generated

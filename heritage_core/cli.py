@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from heritage_core.errors import HeritageError
-from heritage_core.runs import offline_environment
+from heritage_core.runs import quiet_environment
 
 __all__ = ["main", "build_parser"]
 
@@ -36,6 +36,24 @@ def _cmd_data_check(args: argparse.Namespace) -> int:
     summary = check_source(args.source, progress=not args.quiet)
     print(summary)
     return 0 if summary.ok else 1
+
+
+def _cmd_data_download(args: argparse.Namespace) -> int:
+    from heritage_core.data.download import download_artefact
+
+    record = download_artefact(args.out, repo=args.repo, revision=args.revision)
+    print(f"{len(record['files'])} parquet shards of {record['repo']}@{record['revision']} in {args.out}/data; "
+          f"next: heritage ingest {args.out} --out cache/artefact")
+    return 0
+
+
+def _cmd_weights_fetch(args: argparse.Namespace) -> int:
+    from heritage_core.models.weights import fetch_weights
+
+    manifest = fetch_weights(list(args.tags), args.out)
+    print(f"wrote {len(args.tags)} weights file(s) and {manifest}; set train.weights_dir: {args.out} in a profile "
+          f"(or weights_dir in notebook 02) to load them without internet")
+    return 0
 
 
 def _cmd_splits(args: argparse.Namespace) -> int:
@@ -151,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_ingest)
 
-    p = sub.add_parser("data", help="dataset utilities (check)")
+    p = sub.add_parser("data", help="dataset utilities (check, download)")
     data_sub = p.add_subparsers(dest="data_command", metavar="DATA_COMMAND", required=True)
     q = data_sub.add_parser("check", help="validate a dataset source without writing; print a summary",
                             description="Run ingest's validation on SOURCE without writing anything and print "
@@ -159,6 +177,24 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("source", help="dataset source, as for 'heritage ingest'")
     q.add_argument("--quiet", action="store_true", help="no progress bar")
     q.set_defaults(func=_cmd_data_check)
+    q = data_sub.add_parser("download", help="download ARTeFACT's parquet shards from the Hugging Face Hub",
+                            description="Fetch the dataset's data/*.parquet shards (ARTeFACT: ~4 GB in 28 shards; "
+                            "resumable, cached under HF_HOME) and lay them out as OUT/data/*.parquet with "
+                            "OUT/download.json (repository, revision); then run 'heritage ingest OUT'.")
+    q.add_argument("--out", required=True, help="folder to write (e.g. data/artefact)")
+    q.add_argument("--repo", default="danielaivanova/damaged-media", help="dataset repository id")
+    q.add_argument("--revision", default=None, help="branch, tag or commit (default: the main branch)")
+    q.set_defaults(func=_cmd_data_download)
+
+    p = sub.add_parser("weights", help="encoder weights (fetch)")
+    w_sub = p.add_subparsers(dest="weights_command", metavar="WEIGHTS_COMMAND", required=True)
+    q = w_sub.add_parser("fetch", help="download timm:/smp: weights once, for compute nodes without internet",
+                         description="Resolve each tag (timm:<model>.<tag>, smp:<encoder>.<weights>) through the "
+                         "Hugging Face cache, downloading when needed, and write one .safetensors per tag and "
+                         "OUT/manifest.json (tag, file, sha256, repository, revision).")
+    q.add_argument("tags", nargs="+", help="e.g. timm:convnext_tiny.fb_in22k_ft_in1k smp:mit_b3.imagenet")
+    q.add_argument("--out", required=True, help="folder to write (e.g. weights)")
+    q.set_defaults(func=_cmd_weights_fetch)
 
     p = sub.add_parser("splits", help="write domain-generalisation split manifests and their report for an ingest cache",
                        description="Build the manifests of PROTOCOL for each seed (one JSON per fold) in --out and the "
@@ -274,7 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``heritage`` console script."""
-    offline_environment()
+    quiet_environment()
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["suite"]:  # the suite runner owns its parser (argparse.REMAINDER cannot pass on --help)
         from heritage_core.suite import main as suite_main

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -188,6 +189,7 @@ def _train_parameters(name: str, p: Profile, cell: GridCell) -> dict[str, Any]:
         "variant": cell.variant,
         "encoder": cell.encoder,
         "pretrained": t.pretrained.get(cell.encoder),
+        "weights_dir": t.weights_dir,
         "lr_scale": t.lr_scale,
         "equal_stage_lr": t.equal_stage_lr,
         "tile": t.tile,
@@ -318,6 +320,18 @@ def check_notebooks(plan: SuitePlan) -> None:
                              f"heritage_core/plan.py")
 
 
+def _fetched_tags(root: Path, weights_dir: str | None) -> set[str] | None:
+    """The tags a ``heritage weights fetch`` folder holds; None without a folder (tags then resolve through the
+    Hugging Face cache when each run starts, before it trains)."""
+    if weights_dir is None:
+        return None
+    manifest = root / weights_dir / "manifest.json"
+    try:
+        return {e["tag"] for e in json.loads(manifest.read_text())["weights"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return set()
+
+
 def check_inputs(plan: SuitePlan) -> None:
     """Check, before anything runs or is queued, that the input files the profile names exist under the root:
     the dataset source (unless its cache is already built), the ``pretrained`` weights files and the film scans.
@@ -330,8 +344,13 @@ def check_inputs(plan: SuitePlan) -> None:
         cache = root / _cache_dir(plan.name, p)
         if not (cache / "dataset.json").is_file() and not (root / p.dataset.source).exists():
             missing.append(f"dataset.source '{p.dataset.source}'")
+    fetched = _fetched_tags(root, p.train.weights_dir)
     for encoder, path in p.train.pretrained.items():
-        if ":" not in path and not (root / path).exists():
+        if path.startswith(("timm:", "smp:")):
+            if fetched is not None and path not in fetched:  # the runs load tags from weights_dir only
+                missing.append(f"train.pretrained.{encoder} '{path}' in train.weights_dir '{p.train.weights_dir}' "
+                               f"(heritage weights fetch {path} --out {p.train.weights_dir})")
+        elif not (root / path).exists():
             missing.append(f"train.pretrained.{encoder} '{path}'")
     if p.film is not None:
         if not (root / p.film.film_dir / "metadata.csv").is_file():

@@ -216,9 +216,10 @@ class TrainSpec:
             variant of the grid must keep the same total (equal budget).
         max_batches_per_epoch: cap on training batches per epoch, or None for all.
         init: ``pretrained`` (every encoder of the grid has weights in ``pretrained``) or ``random`` (none has).
-        pretrained: encoder -> weights: a local file, or ``timm:<model>.<tag>`` (timm's pretrained weights from
-            the Hugging Face cache; ``heritage weights fetch`` fills it), or a folder written by ``heritage
-            weights fetch``.
+        pretrained: encoder -> weights: a local file, or a ``timm:<model>.<tag>`` / ``smp:<encoder>.<weights>``
+            tag (ImageNet weights through the Hugging Face cache, ``heritage_core.models.weights``).
+        weights_dir: a folder written by ``heritage weights fetch`` (one file per tag and ``manifest.json``):
+            tags load from it only, for compute nodes without internet; None resolves them through ``HF_HOME``.
         lr_scale: factor on every stage's peak learning rate. The variants file holds the plan's rates for
             pretrained encoders (1e-5 / 5e-5 / 1e-4); random initialisation needs larger ones (the demo uses 30).
         equal_stage_lr: every stage of a variant peaks at its largest stage rate (random-init profiles: the
@@ -241,6 +242,7 @@ class TrainSpec:
     max_batches_per_epoch: int | None = None
     init: str = "pretrained"
     pretrained: dict[str, str] = field(default_factory=dict)
+    weights_dir: str | None = None
     lr_scale: float = 1.0
     equal_stage_lr: bool = False
     tile: int | None = None
@@ -552,6 +554,11 @@ class Profile:
                            f"them (e.g. {lacking[0]}: 'timm:{lacking[0]}.<tag>') or set train.init: random")
         elif self.train.pretrained:
             raise _bad("train.pretrained", self.train.pretrained, "empty when train.init is 'random'")
+        tags = {e: w for e, w in self.train.pretrained.items() if re.match(r"^(timm|smp):", w)}
+        wrong = {e: w for e, w in tags.items() if not re.match(rf"^(timm|smp):{re.escape(e)}\.\S+$", w)}
+        if wrong:
+            raise _bad("train.pretrained", wrong, "tags of each encoder's own architecture, e.g. "
+                       f"{next(iter(wrong))}: 'timm:{next(iter(wrong))}.<tag>'")
         totals = {v: self.train.total_epochs(v) for v in self.grid.variants}
         if len(set(totals.values())) > 1:
             raise _bad("train.stage_epochs", self.train.stage_epochs,

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
-    "offline_environment",
+    "quiet_environment",
     "atomic_write_text",
     "atomic_write_bytes",
     "atomic_write_json",
@@ -33,13 +33,13 @@ __all__ = [
 ]
 
 
-def offline_environment() -> None:
-    """Set the variables that keep third-party libraries off the network (no update checks, no hub).
+def quiet_environment() -> None:
+    """Turn off third-party update checks and telemetry (albumentations, Hugging Face), unless set already.
 
-    Called where the package is imported for runs (CLI, notebooks).
+    Called where the package is imported for runs (CLI, notebooks). It never sets ``HF_HUB_OFFLINE``: whether the
+    Hugging Face Hub may be reached (weights and dataset downloads) is the user's setting.
     """
     os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 

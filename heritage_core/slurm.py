@@ -39,8 +39,8 @@ __all__ = [
 
 #: Seconds before the time limit at which an array task receives SIGUSR1 (checkpoint and requeue).
 SIGNAL_LEAD_S = 120
-#: Environment of every job and notebook kernel: no update checks, no hub downloads, headless plots.
-KERNEL_ENV = {"NO_ALBUMENTATIONS_UPDATE": "1", "HF_HUB_OFFLINE": "1", "MPLBACKEND": "Agg", "PYTHONUNBUFFERED": "1"}
+#: Environment of every job and notebook kernel: no update checks, headless plots (HF_HUB_OFFLINE is the user's own).
+KERNEL_ENV = {"NO_ALBUMENTATIONS_UPDATE": "1", "MPLBACKEND": "Agg", "PYTHONUNBUFFERED": "1"}
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from heritage_core.plan import (
     step_state,
 )
 from heritage_core.profiles import Profile, load_profile
-from heritage_core.runs import offline_environment
+from heritage_core.runs import quiet_environment
 
 __all__ = [
     "run_suite",
@@ -331,7 +331,7 @@ def run_command(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m heritage_core.suite``; returns the exit status (see :func:`run_command`)."""
-    offline_environment()
+    quiet_environment()
     return run_command(build_parser().parse_args(argv))
 
 

@@ -47,7 +47,8 @@ variant = "curriculum"  # flat | hierarchical | curriculum_only | curriculum
 epochs_scale = 1.0  # factor on the epochs of every stage (each keeps at least 1 epoch); 1.0 keeps variants.yaml
 stage_epochs = None  # explicit epochs per stage, e.g. [2, 2, 6]; None uses the variant epochs times epochs_scale
 encoder = "convnext_tiny"  # timm encoder name (e.g. convnext_atto for a quick CPU run)
-pretrained = None  # local encoder weights file (.safetensors / .pth), or None for random init; never downloaded
+pretrained = None  # encoder weights: a local file, "timm:<model>.<tag>" / "smp:<encoder>.<weights>", or None (random)
+weights_dir = None  # folder of `heritage weights fetch` (tags load from it only), or None for the HF cache
 lr_scale = 1.0  # factor on every stage's peak lr: 1 for pretrained encoders (the plan's), e.g. 30 from random init
 equal_stage_lr = False  # True: every stage peaks at the variant's largest stage lr (random-init profiles)
 img_size = 512  # side of the square training crops, px (multiple of 32), cut from the cache at its own scale
@@ -71,14 +72,14 @@ from pathlib import Path
 
 from IPython.display import Image
 
-from heritage_core.runs import offline_environment
+from heritage_core.runs import quiet_environment
 from heritage_core.train import make_config, read_history, train_run
 from heritage_core.train_plots import plot_history, run_summary, stage_table
 
-offline_environment()
+quiet_environment()
 config = make_config(
     smoke=smoke, cache_dir=cache_dir, manifest_path=manifest_path, run_dir=run_dir, variant=variant,
-    epochs_scale=epochs_scale, stage_epochs=stage_epochs, encoder=encoder, pretrained=pretrained, lr_scale=lr_scale,
+    epochs_scale=epochs_scale, stage_epochs=stage_epochs, encoder=encoder, pretrained=pretrained, weights_dir=weights_dir, lr_scale=lr_scale,
     equal_stage_lr=equal_stage_lr,
     img_size=img_size, tile=tile, overlap=overlap,
     batch_size=batch_size, decoder_channels=decoder_channels, max_batches_per_epoch=max_batches_per_epoch,

@@ -49,9 +49,9 @@ smoke = False  # True: first 4 images per partition and 100 resamples, for a qui
 
 # %%
 from heritage_core import evaluate, widgets
-from heritage_core.runs import offline_environment
+from heritage_core.runs import quiet_environment
 
-offline_environment()
+quiet_environment()
 params = evaluate.check_evaluate_params(
     run_dir=run_dir, partitions=partitions, score_cache=score_cache, consistent=consistent,
     device=device, n_resamples=n_resamples, seed=seed, show_heads=show_heads, figures_dir=figures_dir, smoke=smoke,

@@ -44,9 +44,9 @@ smoke = False  # True: 200 resamples and permutations, for a quick check
 import pandas as pd
 
 from heritage_core import dg, widgets
-from heritage_core.runs import offline_environment
+from heritage_core.runs import quiet_environment
 
-offline_environment()
+quiet_environment()
 params = dg.check_dg_params(
     suite_dir=suite_dir, run_dirs=run_dirs, output_dir=output_dir, n_resamples=n_resamples,
     n_permutations=n_permutations, seed=seed, heads=heads, static_widgets=static_widgets, smoke=smoke,

@@ -52,9 +52,9 @@ smoke = False  # True: one example image, at most 200 resamples, smaller PNGs (q
 from IPython.display import Image
 
 from heritage_core import report
-from heritage_core.runs import offline_environment
+from heritage_core.runs import quiet_environment
 
-offline_environment()
+quiet_environment()
 params = report.check_report_params(
     suite_dir=suite_dir, results_dir=results_dir, output_dir=output_dir, figures_dir=figures_dir, head=head,
     partition=partition, variants=variants, folds=folds, encoder=encoder, example_fold=example_fold,

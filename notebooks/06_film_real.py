@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -43,9 +45,9 @@ smoke = False  # True: seconds-sized run (64 px crops, one short epoch, a 128 px
 
 # %%
 from heritage_core import film
-from heritage_core.runs import offline_environment
+from heritage_core.runs import quiet_environment
 
-offline_environment()
+quiet_environment()
 params = film.make_film_params(
     smoke=smoke, encoder=encoder, pretrained=pretrained, crop_px=crop_px, epochs=epochs,
     crops_per_epoch=crops_per_epoch, batch_size=batch_size, lr=lr, tile_px=tile_px, overlap=overlap,

@@ -54,7 +54,8 @@ def test_job_script_renders_requeue_signal_and_gpus_only_when_asked() -> None:
                 "--gpus-per-task=2", "--array=0-3%2", "--requeue", "--signal=B:USR1@120", "--output=/l/%A_%a.out"):
         assert f"#SBATCH {opt}" in lines
     assert "cd '/p r'" in lines and lines[-1] == "exec python -m x"
-    assert "export NO_ALBUMENTATIONS_UPDATE=1 HF_HUB_OFFLINE=1 MPLBACKEND=Agg PYTHONUNBUFFERED=1" in lines
+    assert "export NO_ALBUMENTATIONS_UPDATE=1 MPLBACKEND=Agg PYTHONUNBUFFERED=1" in lines
+    assert not any("HF_HUB_OFFLINE" in line for line in lines)  # never forced offline: the user's setting holds
     cpu = slurm.JobScript(job_name="s", command="c", workdir="/", log="l", time="00:10:00", cpus_per_task=1,
                           mem="1G", kill_on_invalid_dep=True).render()
     assert "gpus" not in cpu and "--requeue" not in cpu and "--array" not in cpu and "--partition" not in cpu

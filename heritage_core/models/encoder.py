@@ -29,10 +29,13 @@ trained.
 NHWC outputs (Swin, MambaOut) are permuted to NCHW without a copy, so they come out in the
 ``channels_last`` memory format, which the decoder handles natively.
 
-Pretrained weights come only from a local file (:func:`load_encoder_weights`); nothing is downloaded.
+Pretrained weights come from a local file (:func:`load_encoder_weights`) or from a ``timm:``/``smp:`` tag that
+:mod:`heritage_core.models.weights` resolves to a file of the Hugging Face cache (downloaded there only when the
+user's environment allows it).
 """
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import logging
 import math
@@ -213,17 +216,18 @@ class MitEncoder(Encoder):
 
 
 def create_encoder(name: str, *, img_size: int = 512, in_chans: int = 3, pretrained: str | None = None) -> Encoder:
-    """Build an encoder by name, with random weights or weights from a local file.
+    """Build an encoder by name, with random weights or pretrained ones (a local file or a tag).
 
     Args:
         name: ``mit_b0`` … ``mit_b5`` for SegFormer, any other name is looked up in timm.
         img_size: training input size (px); checked against what the encoder can take.
         in_chans: number of input channels.
-        pretrained: path of a local ``.safetensors`` file or torch checkpoint, or None for random
-            initialisation. Nothing is ever downloaded.
+        pretrained: path of a local ``.safetensors`` file or torch checkpoint, a ``timm:<model>.<tag>`` or
+            ``smp:<encoder>.<weights>`` tag (:mod:`heritage_core.models.weights`), or None for random
+            initialisation.
 
     Returns:
-        The encoder; ``encoder.weights_report`` is the :class:`WeightsReport` of the loaded file, or None.
+        The encoder; ``encoder.weights_report`` is the :class:`WeightsReport` of the loaded weights, or None.
 
     Raises:
         ModelError: unknown name, unsuitable encoder or size, missing or incompatible weights file.
@@ -245,7 +249,13 @@ def create_encoder(name: str, *, img_size: int = 512, in_chans: int = 3, pretrai
                 f"nor a timm model. {hint}List timm names with timm.list_models('*pattern*')"
             )
         encoder = TimmEncoder(name, img_size=img_size, in_chans=in_chans)
-    encoder.weights_report = None if pretrained is None else load_encoder_weights(encoder, pretrained)
+    if pretrained is None:
+        encoder.weights_report = None
+        return encoder
+    from heritage_core.models.weights import resolve_weights
+
+    report = load_encoder_weights(encoder, resolve_weights(pretrained, name))
+    encoder.weights_report = dataclasses.replace(report, source=str(pretrained))
     return encoder
 
 
@@ -350,12 +360,14 @@ class WeightsReport:
         loaded: number of encoder tensors set from the file.
         missing: encoder keys the file did not provide (they keep their random initialisation).
         unexpected: file keys that match no encoder tensor (classifier heads, decoders, ...).
+        source: what was asked for: the file path or the ``timm:``/``smp:`` tag.
     """
 
     path: str
     loaded: int
     missing: tuple[str, ...]
     unexpected: tuple[str, ...]
+    source: str = ""
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:

@@ -35,7 +35,7 @@ class _UPerNetSegmenter(nn.Module):
         num_classes: classes per head; must cover ``heads``. Entries of other known heads are allowed
             and unused, so that one mapping serves every architecture.
         decoder_channels: channels of every decoder layer.
-        pretrained: local weights file for the encoder, or None for random initialisation.
+        pretrained: encoder weights (a local file or a ``timm:``/``smp:`` tag), or None for random initialisation.
         img_size: training input size (px), checked against what the encoder can take.
         in_chans: number of input channels.
     """
@@ -114,7 +114,7 @@ class HierarchicalUPerNet(_UPerNetSegmenter):
             ``mit_b5``.
         num_classes: classes per head; None for the ARTeFACT taxonomy (binary 2, coarse 5, fine 16).
         decoder_channels: channels of every decoder layer.
-        pretrained: local ``.safetensors`` or torch weights file for the encoder, or None for random init.
+        pretrained: encoder weights (a local file or a ``timm:``/``smp:`` tag), or None for random init.
         img_size: training input size (px); must be a multiple of the encoder's ``size_divisor``.
         in_chans: number of input channels.
 
@@ -144,7 +144,7 @@ class FlatUPerNet(_UPerNetSegmenter):
         num_classes: needs a ``fine`` entry; ``binary``/``coarse`` entries are accepted and unused. None
             for the ARTeFACT taxonomy (16 fine classes).
         decoder_channels: channels of every decoder layer.
-        pretrained: local weights file for the encoder, or None for random init.
+        pretrained: encoder weights (a local file or a ``timm:``/``smp:`` tag), or None for random init.
         img_size: training input size (px); must be a multiple of the encoder's ``size_divisor``.
         in_chans: number of input channels.
 
@@ -187,7 +187,8 @@ def create_model(
         encoder: encoder name (timm model or ``mit_b0`` … ``mit_b5``).
         num_classes: classes per head; None for the ARTeFACT taxonomy.
         decoder_channels: channels of every decoder layer.
-        pretrained: local weights file for the encoder, or None for random init. Never downloaded.
+        pretrained: encoder weights: a local file, a ``timm:<model>.<tag>`` / ``smp:<encoder>.<weights>`` tag
+            (:mod:`heritage_core.models.weights`), or None for random init.
         img_size: training input size (px).
         in_chans: number of input channels.
 

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from heritage_core.errors import HeritageError
-from heritage_core.runs import offline_environment
+from heritage_core.runs import quiet_environment
 from heritage_core.train.config import TrainConfig
 from heritage_core.train.loop import train_run
 from heritage_core.train.preemption import PREEMPTED_EXIT_CODE, PreemptedError
@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status."""
-    offline_environment()
+    quiet_environment()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     args = build_parser().parse_args(argv)
     try:

@@ -54,7 +54,7 @@ __all__ = [
 VARIANTS_PATH = Path(__file__).resolve().parents[1] / "configs" / "variants.yaml"
 #: TrainConfig fields that choose how a run executes, not what it computes: left out of the params hash, so a
 #: run can be resumed on another device, with other workers or without progress bars.
-EXECUTION_FIELDS = ("run_dir", "device", "num_workers", "amp", "channels_last", "compile", "progress")
+EXECUTION_FIELDS = ("run_dir", "device", "num_workers", "amp", "channels_last", "compile", "progress", "weights_dir")
 _ARCHS = ("hierarchical", "flat")
 #: The ablation's design factors a variant can declare (``factors`` in the variants file).
 FACTORS = ("loss", "schedule", "head_order")
@@ -339,7 +339,12 @@ class TrainConfig:
         run_dir: run directory to create or resume (see ``heritage_core.train``).
         variant: key of the variants file: ``flat``, ``hierarchical``, ``curriculum_only`` or ``curriculum``.
         encoder: timm encoder name, e.g. ``convnext_tiny``.
-        pretrained: path of an encoder weights file, or None for random initialisation (no downloads, ever).
+        pretrained: encoder weights: a local file, a ``timm:<model>.<tag>`` / ``smp:<encoder>.<weights>`` tag
+            (:mod:`heritage_core.models.weights`), or None for random initialisation. A tag is resolved before
+            training starts (a missing file fails the run then, naming it); run.json records the file and its
+            sha256.
+        weights_dir: folder written by ``heritage weights fetch``: tags are looked up there only (compute nodes
+            without internet); None resolves tags through the Hugging Face cache.
         img_size: side of the square training crops in px, cut from the cached image at its own scale; also the
             side of the sliding-window tiles of validation and test unless ``tile`` is given.
         batch_size: images per optimiser step (per process under DDP).
@@ -377,6 +382,7 @@ class TrainConfig:
     variant: str = "curriculum"
     encoder: str = "convnext_tiny"
     pretrained: str | None = None
+    weights_dir: str | None = None
     img_size: int = 512
     batch_size: int = 8
     seed: int = 0
@@ -405,7 +411,7 @@ class TrainConfig:
         for name in ("cache_dir", "manifest_path", "run_dir", "variant", "encoder", "device"):
             _check_type(name, getattr(self, name), (str, Path))
             setattr(self, name, str(getattr(self, name)))
-        for name in ("pretrained", "variants_file"):
+        for name in ("pretrained", "variants_file", "weights_dir"):
             _check_type(name, getattr(self, name), (str, Path), optional=True)
             if getattr(self, name) is not None:
                 setattr(self, name, str(getattr(self, name)))

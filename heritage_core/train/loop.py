@@ -50,6 +50,7 @@ from heritage_core.inference import precision_name, predict_logits
 from heritage_core.losses import HierarchicalLoss, class_weights_record, pixel_counts
 from heritage_core.metrics import SegCounts, reduce_counts
 from heritage_core.models import create_model, predict
+from heritage_core.models.weights import resolve_weights
 from heritage_core.runs import git_commit, package_versions, params_hash, sha256_file
 from heritage_core.splits import load_manifest
 from heritage_core.taxonomy import HEADS, default_taxonomy
@@ -251,6 +252,9 @@ class _Trainer:
         identity = {**cfg.identity(), "dataset_fingerprint": self.cache.fingerprint,
                     "manifest_sha256": sha256_file(cfg.manifest_path)}
         self.params_hash = params_hash(identity)
+        # resolved here, before anything trains: a missing weights file or tag fails the run now, naming it
+        self.weights_file = (None if cfg.pretrained is None
+                             else resolve_weights(cfg.pretrained, cfg.encoder, weights_dir=cfg.weights_dir))
         self.info = {
             "params": cfg.to_dict(), "identity": identity, "params_hash": self.params_hash,
             "variant": cfg.variant, "arch": self.variant.arch, "description": self.variant.description,
@@ -259,6 +263,8 @@ class _Trainer:
             "inference": {"tile": cfg.eval_tile, "overlap": cfg.overlap,
                           "precision": precision_name(self.device, self.amp)},
             "init": "pretrained" if cfg.pretrained else "random",
+            "weights": None if self.weights_file is None else {
+                "pretrained": cfg.pretrained, "file": str(self.weights_file), "sha256": sha256_file(self.weights_file)},
             "cache": str(Path(cfg.cache_dir).resolve()), "manifest": str(Path(cfg.manifest_path).resolve()),
             "git_commit": git_commit(), "dataset_fingerprint": self.cache.fingerprint,
             "package_versions": package_versions(), "stages": [s.to_dict() for s in self.stages],
@@ -279,7 +285,8 @@ class _Trainer:
         cfg = self.cfg
         seed_everything(cfg.seed)
         model = create_model(self.variant.arch, cfg.encoder, decoder_channels=cfg.decoder_channels,
-                             pretrained=cfg.pretrained, img_size=cfg.img_size)
+                             pretrained=None if self.weights_file is None else str(self.weights_file),
+                             img_size=cfg.img_size)
         if self.ctx.distributed and self.cuda:
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         model = model.to(self.device)
