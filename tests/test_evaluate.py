@@ -265,3 +265,32 @@ def test_stored_prediction_maps_fine_to_the_derived_heads(suite) -> None:
     flat = ev.load_predictions(tiny.runs["flat"] / "eval" / "id_test_pred.npz")
     with pytest.raises(DataError, match="consistent=True"):
         ev.stored_prediction(flat, "fine_consistent", 0)
+
+
+def test_a_score_cache_scores_the_same_predictions_at_a_larger_side(synthetic_source: Path, tmp_path: Path) -> None:
+    from heritage_core.data.ingest import ingest
+
+    ingest(synthetic_source, tmp_path / "c64", max_side_px=64, progress=False)
+    ingest(synthetic_source, tmp_path / "c128", max_side_px=128, progress=False)
+    small, large = open_cache(tmp_path / "c64"), open_cache(tmp_path / "c128")
+    ids = ["synth_00000", "synth_00001"]
+    model = ConstantModel({"binary": 0, "coarse": 2, "fine": 3})
+    spy: list[tuple[int, ...]] = []
+    model.register_forward_pre_hook(lambda m, args: spy.append(tuple(args[0].shape[2:])))
+    at_cache = ev.evaluate_partition(model, small, ids, tile=32, overlap=0.0)
+    at_large = ev.evaluate_partition(model, small, ids, tile=32, overlap=0.0, score_cache=large)
+    # the model sees the training cache only (32 px tiles of the 64 px images) ...
+    assert set(spy) == {(32, 32)}
+    # ... and the larger cache's masks are scored: every valid pixel of the 128 px masks, once
+    for k, item in enumerate(ids):
+        valid_small = int((small.load_mask(item) != IGNORE_INDEX).sum())
+        valid_large = int((large.load_mask(item) != IGNORE_INDEX).sum())
+        assert at_cache.counts["fine"].label[k].sum() == valid_small
+        assert at_large.counts["fine"].label[k].sum() == valid_large > 3 * valid_small
+    with pytest.raises(DataError, match="does not hold the run's images"):
+        other = tmp_path / "other"
+        from heritage_core.data.synth import write_synthetic_dataset
+
+        write_synthetic_dataset(other, n=18, seed=7, max_side_px=64)
+        ingest(other, tmp_path / "c_other", max_side_px=128, progress=False)
+        ev._score_cache(tmp_path / "c_other", small)

@@ -26,7 +26,8 @@ REQUIRED_ASSETS = (
     "numbers.tex",
     "tables/main_results.tex", "tables/per_fold.tex", "tables/per_class.tex", "tables/per_class_gap.tex",
     "tables/ablation.tex",
-    "figures/training_curves.pdf", "figures/dg_gap.pdf", "figures/class_iou_heatmap.pdf", "figures/confusion.pdf",
+    "figures/training_curves.pdf", "figures/dg_gap.pdf", "figures/class_iou_heatmap.pdf", "figures/class_gap.pdf",
+    "figures/confusion.pdf",
     "figures/qualitative.pdf", "figures/split_composition.pdf", "figures/class_distribution.pdf",
 )
 #: Debian packages that hold every LaTeX package the paper and tables use.

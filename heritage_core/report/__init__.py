@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from heritage_core.report.figures import QualitativeExample as QualitativeExample
 from heritage_core.report.figures import class_distribution_figure as class_distribution_figure
+from heritage_core.report.figures import class_gap_figure as class_gap_figure
 from heritage_core.report.figures import class_iou_heatmap as class_iou_heatmap
 from heritage_core.report.figures import confusion_figure as confusion_figure
 from heritage_core.report.figures import dg_gap_figure as dg_gap_figure
@@ -38,7 +39,7 @@ from heritage_core.report.style import VARIANT_MARKERS as VARIANT_MARKERS
 from heritage_core.report.style import paper_style as paper_style
 
 __all__ = [
-    "QualitativeExample", "class_distribution_figure", "class_iou_heatmap", "confusion_figure", "dg_gap_figure",
+    "QualitativeExample", "class_distribution_figure", "class_gap_figure", "class_iou_heatmap", "confusion_figure", "dg_gap_figure",
     "qualitative_figure", "training_curves_figure", "ReportParams", "SuiteResults", "check_report_params",
     "load_suite", "FIGURES", "provenance", "write_figure", "write_index", "write_numbers", "write_paper_assets", "write_tables",
     "COLUMN_WIDTH_IN", "FULL_WIDTH_IN", "PAPER_RC", "VARIANT_COLOURS", "VARIANT_MARKERS", "paper_style",

@@ -38,6 +38,7 @@ __all__ = [
     "training_curves_figure",
     "dg_gap_figure",
     "class_iou_heatmap",
+    "class_gap_figure",
     "confusion_figure",
     "QualitativeExample",
     "qualitative_figure",
@@ -219,6 +220,68 @@ def class_iou_heatmap(
             ax.tick_params(axis="y", length=0)
     if image is not None:
         fig.colorbar(image, ax=axes[0, :].tolist(), shrink=0.8, pad=0.01, aspect=30, label="IoU (%)")
+    fig.supxlabel("held-out domain (fold)", fontsize=8)
+    return fig
+
+
+def class_gap_figure(
+    df: pd.DataFrame,
+    *,
+    head: str = "fine",
+    variants: Sequence[str] | None = None,
+    folds: Sequence[str] | None = None,
+    taxonomy: Taxonomy | None = None,
+) -> Figure:
+    """Per-class DG gap (ID − OOD IoU, points) as a class × fold heat map, one panel per variant (mean over
+    seeds), on a diverging scale centred on 0 (red: worse out of distribution).
+
+    A class outside a fold's common class set (not labelled in at least two images of both test sets) has no
+    comparable gap: a grey hatched "n/a" cell, as in :func:`class_iou_heatmap`.
+
+    Args:
+        df: the tidy results table (``gap`` rows, metric ``iou``).
+        head: scored head.
+        variants: variants (panels); None for all.
+        folds: folds (columns); None for all.
+        taxonomy: for class order; None for the ARTeFACT default.
+
+    Returns:
+        The figure (full width).
+    """
+    import matplotlib.pyplot as plt
+
+    taxonomy = taxonomy or default_taxonomy()
+    rows = metric_rows(df, head=head, partition="gap", metric="iou", class_name=None, variants=variants, folds=folds)
+    level = head.split("_")[0] if head.split("_")[0] in HEADS else "fine"
+    names = [n for n in taxonomy.names(level) if n in set(rows["class_name"])] or list(dict.fromkeys(rows["class_name"]))
+    fold_pairs = fold_order(rows, folds)
+    panel_variants = ordered_variants(rows["variant"], variants)
+    n = max(1, len(panel_variants))
+    fig, axes = plt.subplots(1, n, figsize=(FULL_WIDTH_IN, 0.19 * len(names) + 1.35), squeeze=False,
+                             layout="constrained")
+    cell_pt = (FULL_WIDTH_IN - 1.6) * 72 / (n * max(1, len(fold_pairs)))
+    image = None
+    for k, variant in enumerate(panel_variants):
+        ax = axes[0, k]
+        table = (rows[rows["variant"] == variant].groupby(["class_name", "fold"])["value"].mean().unstack("fold")
+                 .reindex(index=names, columns=[f for f, _ in fold_pairs]) * 100)
+        values = table.to_numpy(dtype=float)
+        image = ax.imshow(np.ma.masked_invalid(values), cmap="RdBu_r", vmin=-50, vmax=50, aspect="auto")
+        for (i, j), v in np.ndenumerate(values):
+            if not np.isfinite(v):
+                draw_na_cell(ax, j, i, text=cell_pt >= 14)
+            elif cell_pt >= 14:
+                ax.text(j, i, f"{v:+.0f}", ha="center", va="center", fontsize=7,
+                        color="white" if abs(v) > 30 else "black")
+        ax.set_xticks(range(len(fold_pairs)), [wrap_label(h, 12) for _, h in fold_pairs], rotation=90)
+        ax.set_yticks(range(len(names)), names if k == 0 else [""] * len(names))
+        ax.set_title(variant_label(variant))
+        ax.spines[:].set_visible(False)
+        ax.tick_params(axis="x", length=0)
+        if k > 0:
+            ax.tick_params(axis="y", length=0)
+    if image is not None:
+        fig.colorbar(image, ax=axes[0, :].tolist(), shrink=0.8, pad=0.01, aspect=30, label="IoU gap ID$-$OOD (points)")
     fig.supxlabel("held-out domain (fold)", fontsize=8)
     return fig
 

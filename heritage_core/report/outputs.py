@@ -24,6 +24,7 @@ from heritage_core.report.figures import (
     class_distribution_figure,
     class_iou_heatmap,
     confusion_figure,
+    class_gap_figure,
     dg_gap_figure,
     qualitative_figure,
     training_curves_figure,
@@ -328,6 +329,12 @@ def _figure_composition(suite: SuiteResults) -> tuple[Figure, list[Path], list[P
     return fig, sources, dirs, {"by": by[0]}
 
 
+def _figure_class_gap(suite: SuiteResults) -> tuple[Figure, list[Path], list[Path] | None, dict]:
+    p = suite.params
+    fig = class_gap_figure(suite.results, head=p.head, variants=suite.variants, folds=suite.folds)
+    return fig, [p.results_path], None, {"partition": "gap", "class_set": "common"}
+
+
 def _figure_distribution(suite: SuiteResults) -> tuple[Figure, list[Path], list[Path], dict]:
     report, sources, dirs = _split_report(suite)
     return class_distribution_figure(report), sources, dirs, {"pooled_over": "folds"}
@@ -338,6 +345,7 @@ FIGURES: dict[str, Callable[[SuiteResults], tuple[Any, list[Path], list[Path] | 
     "training_curves": _figure_training_curves,
     "dg_gap": _figure_dg_gap,
     "class_iou_heatmap": _figure_heatmap,
+    "class_gap": _figure_class_gap,
     "confusion": _figure_confusion,
     "qualitative": _figure_qualitative,
     "split_composition": _figure_composition,
