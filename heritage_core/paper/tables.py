@@ -126,7 +126,8 @@ def _label(variant: str) -> str:
 
 
 def _results_caption(frame: pd.DataFrame, head: str, what: str) -> str:
-    n_folds = int(frame["n_folds"].max()) if len(frame) else 0
+    per_fold = len(frame) and (frame["fold"] != "").all()
+    n_folds = int(frame["fold"].nunique()) if per_fold else (int(frame["n_folds"].max()) if len(frame) else 0)
     n_seeds = int(frame["n_seeds"].max()) if len(frame) else 0
     k = frame["n_classes"].dropna()
     classes = f"{k.min():.0f}--{k.max():.0f}" if len(k) and k.min() != k.max() else (f"{k.iloc[0]:.0f}" if len(k) else "--")
