@@ -110,6 +110,12 @@ Image(filename=str(report.write_figure(suite, "dg_gap")["png"]), width=450)
 Image(filename=str(report.write_figure(suite, "class_iou_heatmap")["png"]), width=900)
 
 # %% [markdown]
+# ## Per-class DG gap (ID - OOD IoU) over each fold's common class set
+
+# %%
+Image(filename=str(report.write_figure(suite, "class_gap")["png"]), width=900)
+
+# %% [markdown]
 # Row-normalised confusion matrices of the compared variants, pooled over folds and seeds.
 
 # %%
