@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from heritage_core.across_runs import BootUnit, hierarchical_bootstrap, sign_flip_test
-from heritage_core.errors import DataError
+from heritage_core.errors import ConfigError, DataError
 from heritage_core.evaluate import Evaluation
 from heritage_core.metrics import SegCounts, all_clean_counts
 from heritage_core.stats import common_classes, holm, mean_iou, mean_iou_over
@@ -92,6 +92,11 @@ def _difference(first: Any, second: Any) -> Any:
         return np.asarray(first(i1, u1)) - np.asarray(second(i2, u2))
 
     return statistic
+
+
+def _paired_delta(ia: np.ndarray, ua: np.ndarray, ib: np.ndarray, ub: np.ndarray) -> np.ndarray:
+    """ΔmIoU = mIoU(b) − mIoU(a) of a paired unit's summed counts (a's arrays first, see :func:`_pair_unit`)."""
+    return np.asarray(mean_iou(ib, ub)) - np.asarray(mean_iou(ia, ua))
 
 
 def _unit(run: _Run, partition: str) -> tuple[BootUnit, Any] | None:
@@ -230,17 +235,12 @@ def headline_comparisons(
                                low=_NAN, high=_NAN, n_pairs=len(units), p_sign_flip=_NAN, p_holm=_NAN,
                                significant=False, complete=complete)
                     if complete and units:
-                        delta = _difference(mean_iou, mean_iou)
-
-                        def swapped(ia: np.ndarray, ua: np.ndarray, ib: np.ndarray, ub: np.ndarray) -> np.ndarray:
-                            return delta(ib, ub, ia, ua)
-
                         try:
-                            boot = hierarchical_bootstrap(units, swapped, n_resamples=n_resamples, seed=seed)
+                            boot = hierarchical_bootstrap(units, _paired_delta, n_resamples=n_resamples, seed=seed)
                             row.update(mean=float(boot.estimate), low=float(boot.low), high=float(boot.high))
-                        except DataError:
+                        except DataError:  # a test set of one image: no interval, the test still runs
                             pass
-                        deltas = [float(swapped(*[a_.sum(0)[None] for a_ in u.parts[0][1]])[0]) for u in units]
+                        deltas = [float(_paired_delta(*[a_.sum(0)[None] for a_ in u.parts[0][1]])[0]) for u in units]
                         row["p_sign_flip"] = sign_flip_test(deltas, n_permutations=n_permutations, seed=seed)
                     rows.append(row)
     out = pd.DataFrame(rows, columns=list(COMPARISON_HEADLINE_COLUMNS))
@@ -276,7 +276,7 @@ def budgets(evaluations: Sequence[Evaluation]) -> pd.DataFrame:
         try:
             factors = load_variants(params.get("variants_file")).get(str(info.get("variant")))
             factors = factors.factors if factors is not None else {}
-        except Exception:  # a variants file that moved: the factors are descriptive only
+        except ConfigError:  # a variants file that moved: the factors are descriptive only
             factors = {}
         rows.append(dict(encoder=str(info.get("encoder")), variant=str(info.get("variant")),
                          loss=factors.get("loss", ""), schedule=factors.get("schedule", ""),

@@ -26,6 +26,7 @@ __all__ = [
     "atomic_dir",
     "read_json",
     "sha256_bytes",
+    "hub_snapshot_revision",
     "sha256_file",
     "params_hash",
     "git_commit",
@@ -125,6 +126,14 @@ def atomic_dir(path: str | Path, *, replace: bool = True) -> Iterator[Path]:
 def sha256_bytes(data: bytes) -> str:
     """Hex SHA-256 of ``data``."""
     return hashlib.sha256(data).hexdigest()
+
+
+def hub_snapshot_revision(path: str | Path) -> str | None:
+    """The commit of a file or folder in the Hugging Face cache layout (``.../snapshots/<revision>/...``), or
+    None outside that layout: the revision a download actually got, for provenance records."""
+    parts = Path(path).parts
+    k = parts.index("snapshots") + 1 if "snapshots" in parts else len(parts)
+    return parts[k] if k < len(parts) else None
 
 
 def sha256_file(path: str | Path, chunk_bytes: int = 1 << 20) -> str:

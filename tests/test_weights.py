@@ -78,7 +78,7 @@ report = model.encoder.weights_report
 assert report.source == "timm:resnet10t.c3_in1k" and report.loaded > 50, report
 assert "models--timm--resnet10t.c3_in1k" in report.path and not report.missing, report
 got = dict(model.encoder.model.named_parameters())["conv1.0.weight"]
-assert torch.equal(got, torch.load({str(tmp_path / 'expected.pt')!r})), "weights differ from the cache"
+assert torch.equal(got, torch.load({str(tmp_path / 'expected.pt')!r}, weights_only=True)), "weights differ from the cache"
 print("ok")
 """, tmp_path / "hf")
     assert child.returncode == 0 and child.stdout.strip() == "ok", child.stderr[-3000:]
@@ -99,7 +99,7 @@ from heritage_core.models import create_model
 model = create_model("flat", "mit_b0", pretrained="smp:mit_b0.imagenet", img_size=64)
 report = model.encoder.weights_report
 assert report.source == "smp:mit_b0.imagenet" and not report.missing, report
-assert torch.equal(model.encoder.model.state_dict()[{key!r}], torch.load({str(tmp_path / 'expected.pt')!r}))
+assert torch.equal(model.encoder.model.state_dict()[{key!r}], torch.load({str(tmp_path / 'expected.pt')!r}, weights_only=True))
 print("ok")
 """, tmp_path / "hf")
     assert child.returncode == 0 and child.stdout.strip() == "ok", child.stderr[-3000:]

@@ -23,11 +23,6 @@ ARTEFACT_REPO = "danielaivanova/damaged-media"
 SHARD_PATTERN = "data/*.parquet"
 
 
-def _revision_of(snapshot: Path) -> str:
-    parts = snapshot.resolve().parts
-    return parts[parts.index("snapshots") + 1] if "snapshots" in parts else ""
-
-
 def download_artefact(out: str | Path, *, repo: str = ARTEFACT_REPO, revision: str | None = None) -> dict[str, Any]:
     """Download (or take from the cache) the parquet shards of ``repo`` and write ``out/data`` + ``download.json``.
 
@@ -46,7 +41,7 @@ def download_artefact(out: str | Path, *, repo: str = ARTEFACT_REPO, revision: s
     """
     from huggingface_hub import snapshot_download
 
-    from heritage_core.runs import atomic_write_json
+    from heritage_core.runs import atomic_write_json, hub_snapshot_revision
 
     print(f"downloading the parquet shards of {repo} (ARTeFACT: about 4 GB in 28 shards; resumable, cached under "
           f"HF_HOME) ...", flush=True)
@@ -68,7 +63,7 @@ def download_artefact(out: str | Path, *, repo: str = ARTEFACT_REPO, revision: s
         if link.is_symlink() or link.exists():
             link.unlink()
         link.symlink_to(shard.resolve())
-    record = {"repo": repo, "revision": _revision_of(snapshot), "requested_revision": revision,
+    record = {"repo": repo, "revision": hub_snapshot_revision(snapshot.resolve()), "requested_revision": revision,
               "files": [s.name for s in shards]}
     atomic_write_json(Path(out) / "download.json", record)
     return record

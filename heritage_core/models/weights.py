@@ -158,12 +158,6 @@ def resolve_weights(pretrained: str, encoder: str, *, weights_dir: str | Path | 
                          f"{_fetch_hint(pretrained)}") from exc
 
 
-def _revision_of(path: Path) -> str | None:
-    """The snapshot revision of a file in the Hugging Face cache layout (``.../snapshots/<rev>/file``)."""
-    parts = path.parts
-    return parts[parts.index("snapshots") + 1] if "snapshots" in parts and parts.index("snapshots") + 1 < len(parts) else None
-
-
 def fetch_weights(tags: list[str], out_dir: str | Path) -> Path:
     """Download (or take from the Hugging Face cache) every tag and write ``out_dir``: one ``<tag>.safetensors``
     per tag and ``manifest.json`` (tag, file, sha256, repo_id, revision); existing entries of other tags are kept.
@@ -178,7 +172,7 @@ def fetch_weights(tags: list[str], out_dir: str | Path) -> Path:
     Raises:
         ModelError: a bad tag, or a file that cannot be had (nothing is written for any tag then).
     """
-    from heritage_core.runs import atomic_write_json, sha256_file
+    from heritage_core.runs import atomic_write_json, hub_snapshot_revision, sha256_file
 
     if not tags:
         raise ModelError("weights fetch: give at least one tag, e.g. timm:convnext_tiny.fb_in22k_ft_in1k")
@@ -195,5 +189,5 @@ def fetch_weights(tags: list[str], out_dir: str | Path) -> Path:
         shutil.copyfile(path, tmp)
         tmp.replace(out / name)
         entries[src.tag] = {"tag": src.tag, "file": name, "sha256": sha256_file(out / name), "repo_id": src.repo_id,
-                            "revision": _revision_of(path) or src.revision}
+                            "revision": hub_snapshot_revision(path) or src.revision}
     return atomic_write_json(out / MANIFEST, {"format": 1, "weights": sorted(entries.values(), key=lambda e: e["tag"])})

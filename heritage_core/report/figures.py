@@ -153,6 +153,64 @@ def dg_gap_figure(per_fold_frame: pd.DataFrame) -> Figure:
     return fig
 
 
+def _class_fold_panels(
+    rows: pd.DataFrame,
+    panel_variants: Sequence[str],
+    names: Sequence[str],
+    fold_pairs: Sequence[tuple[str, str]],
+    *,
+    cmap: str,
+    limits: tuple[float, float],
+    cell_text: Any,
+    colourbar_label: str,
+    swatches: Sequence[str] | None,
+) -> Figure:
+    """Class × fold heat maps of ``rows["value"]`` (fractions, shown ×100), one panel per variant (mean over
+    seeds), with grey hatched "n/a" cells where a value is NaN; ``cell_text(v)`` gives (text, colour) per cell."""
+    import matplotlib.pyplot as plt
+
+    n = max(1, len(panel_variants))
+    fig, axes = plt.subplots(1, n, figsize=(FULL_WIDTH_IN, 0.19 * len(names) + 1.35), squeeze=False,
+                             layout="constrained")
+    cell_pt = (FULL_WIDTH_IN - 1.6) * 72 / (n * max(1, len(fold_pairs)))
+    image = None
+    for k, variant in enumerate(panel_variants):
+        ax = axes[0, k]
+        table = (rows[rows["variant"] == variant].groupby(["class_name", "fold"])["value"].mean().unstack("fold")
+                 .reindex(index=list(names), columns=[f for f, _ in fold_pairs]) * 100)
+        values = table.to_numpy(dtype=float)
+        image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=limits[0], vmax=limits[1], aspect="auto")
+        for (i, j), v in np.ndenumerate(values):
+            if not np.isfinite(v):
+                draw_na_cell(ax, j, i, text=cell_pt >= 14)
+            elif cell_pt >= 14:
+                text, colour = cell_text(v)
+                ax.text(j, i, text, ha="center", va="center", fontsize=7, color=colour)
+        ax.set_xticks(range(len(fold_pairs)), [wrap_label(h, 12) for _, h in fold_pairs], rotation=90)
+        ax.set_yticks(range(len(names)), list(names) if k == 0 else [""] * len(names))
+        ax.set_title(variant_label(variant))
+        ax.spines[:].set_visible(False)
+        ax.tick_params(axis="x", length=0)
+        if k == 0 and swatches is not None:
+            class_swatches(ax, swatches)
+        elif k > 0:
+            ax.tick_params(axis="y", length=0)
+    if image is not None:
+        fig.colorbar(image, ax=axes[0, :].tolist(), shrink=0.8, pad=0.01, aspect=30, label=colourbar_label)
+    fig.supxlabel("held-out domain (fold)", fontsize=8)
+    return fig
+
+
+def _class_rows(df: pd.DataFrame, head: str, partition: str, metric: str, variants: Sequence[str] | None,
+                folds: Sequence[str] | None, taxonomy: Taxonomy) -> tuple[pd.DataFrame, str, list[str], list, list]:
+    """The per-class rows of one partition and metric, with the head's level, class order, folds and panels."""
+    rows = metric_rows(df, head=head, partition=partition, metric=metric, class_name=None, variants=variants,
+                       folds=folds)
+    level = head.split("_")[0] if head.split("_")[0] in HEADS else "fine"
+    names = [n for n in taxonomy.names(level) if n in set(rows["class_name"])] or list(dict.fromkeys(rows["class_name"]))
+    return rows, level, names, fold_order(rows, folds), ordered_variants(rows["variant"], variants)
+
+
 def class_iou_heatmap(
     df: pd.DataFrame,
     *,
@@ -178,50 +236,18 @@ def class_iou_heatmap(
     Returns:
         The figure (full width).
     """
-    import matplotlib.pyplot as plt
-
     taxonomy = taxonomy or default_taxonomy()
-    rows = metric_rows(df, head=head, partition=partition, metric="iou", class_name=None, variants=variants,
-                             folds=folds)
-    level = head.split("_")[0] if head.split("_")[0] in HEADS else "fine"
-    names = [n for n in taxonomy.names(level) if n in set(rows["class_name"])] or list(dict.fromkeys(rows["class_name"]))
-    fold_pairs = fold_order(rows, folds)
-    panel_variants = ordered_variants(rows["variant"], variants)
+    rows, level, names, fold_pairs, panel_variants = _class_rows(df, head, partition, "iou", variants, folds,
+                                                                 taxonomy)
     floor = metric_rows(df, head=head, partition=partition, metric="floor_iou", class_name=None,
                         variants=panel_variants[:1], folds=folds)
     if len(floor):
         rows = pd.concat([rows, floor.assign(variant="all_clean")], ignore_index=True)
         panel_variants = [*panel_variants, "all_clean"]
-    n = max(1, len(panel_variants))
-    fig, axes = plt.subplots(1, n, figsize=(FULL_WIDTH_IN, 0.19 * len(names) + 1.35), squeeze=False,
-                             layout="constrained")
-    cell_pt = (FULL_WIDTH_IN - 1.6) * 72 / (n * max(1, len(fold_pairs)))
-    image = None
-    for k, variant in enumerate(panel_variants):
-        ax = axes[0, k]
-        table = (rows[rows["variant"] == variant].groupby(["class_name", "fold"])["value"].mean().unstack("fold")
-                 .reindex(index=names, columns=[f for f, _ in fold_pairs]) * 100)
-        values = table.to_numpy(dtype=float)
-        image = ax.imshow(np.ma.masked_invalid(values), cmap=CMAP, vmin=0, vmax=100, aspect="auto")
-        for (i, j), v in np.ndenumerate(values):
-            if not np.isfinite(v):
-                draw_na_cell(ax, j, i, text=cell_pt >= 14)
-            elif cell_pt >= 14:
-                ax.text(j, i, f"{v:.0f}", ha="center", va="center", fontsize=7, color=text_colour(v))
-        ax.set_xticks(range(len(fold_pairs)), [wrap_label(h, 12) for _, h in fold_pairs], rotation=90)
-        ax.set_yticks(range(len(names)), names if k == 0 else [""] * len(names))
-        ax.set_title(variant_label(variant))
-        ax.spines[:].set_visible(False)
-        ax.tick_params(axis="x", length=0)
-        if k == 0 and level == "fine":
-            colours = dict(zip(taxonomy.fine_names, taxonomy.fine_colours))
-            class_swatches(ax, [colours.get(name, "#FFFFFF") for name in names])
-        elif k > 0:
-            ax.tick_params(axis="y", length=0)
-    if image is not None:
-        fig.colorbar(image, ax=axes[0, :].tolist(), shrink=0.8, pad=0.01, aspect=30, label="IoU (%)")
-    fig.supxlabel("held-out domain (fold)", fontsize=8)
-    return fig
+    colours = dict(zip(taxonomy.fine_names, taxonomy.fine_colours))
+    return _class_fold_panels(rows, panel_variants, names, fold_pairs, cmap=CMAP, limits=(0, 100),
+                              cell_text=lambda v: (f"{v:.0f}", text_colour(v)), colourbar_label="IoU (%)",
+                              swatches=[colours.get(n, "#FFFFFF") for n in names] if level == "fine" else None)
 
 
 def class_gap_figure(
@@ -248,42 +274,11 @@ def class_gap_figure(
     Returns:
         The figure (full width).
     """
-    import matplotlib.pyplot as plt
-
-    taxonomy = taxonomy or default_taxonomy()
-    rows = metric_rows(df, head=head, partition="gap", metric="iou", class_name=None, variants=variants, folds=folds)
-    level = head.split("_")[0] if head.split("_")[0] in HEADS else "fine"
-    names = [n for n in taxonomy.names(level) if n in set(rows["class_name"])] or list(dict.fromkeys(rows["class_name"]))
-    fold_pairs = fold_order(rows, folds)
-    panel_variants = ordered_variants(rows["variant"], variants)
-    n = max(1, len(panel_variants))
-    fig, axes = plt.subplots(1, n, figsize=(FULL_WIDTH_IN, 0.19 * len(names) + 1.35), squeeze=False,
-                             layout="constrained")
-    cell_pt = (FULL_WIDTH_IN - 1.6) * 72 / (n * max(1, len(fold_pairs)))
-    image = None
-    for k, variant in enumerate(panel_variants):
-        ax = axes[0, k]
-        table = (rows[rows["variant"] == variant].groupby(["class_name", "fold"])["value"].mean().unstack("fold")
-                 .reindex(index=names, columns=[f for f, _ in fold_pairs]) * 100)
-        values = table.to_numpy(dtype=float)
-        image = ax.imshow(np.ma.masked_invalid(values), cmap="RdBu_r", vmin=-50, vmax=50, aspect="auto")
-        for (i, j), v in np.ndenumerate(values):
-            if not np.isfinite(v):
-                draw_na_cell(ax, j, i, text=cell_pt >= 14)
-            elif cell_pt >= 14:
-                ax.text(j, i, f"{v:+.0f}", ha="center", va="center", fontsize=7,
-                        color="white" if abs(v) > 30 else "black")
-        ax.set_xticks(range(len(fold_pairs)), [wrap_label(h, 12) for _, h in fold_pairs], rotation=90)
-        ax.set_yticks(range(len(names)), names if k == 0 else [""] * len(names))
-        ax.set_title(variant_label(variant))
-        ax.spines[:].set_visible(False)
-        ax.tick_params(axis="x", length=0)
-        if k > 0:
-            ax.tick_params(axis="y", length=0)
-    if image is not None:
-        fig.colorbar(image, ax=axes[0, :].tolist(), shrink=0.8, pad=0.01, aspect=30, label="IoU gap ID$-$OOD (points)")
-    fig.supxlabel("held-out domain (fold)", fontsize=8)
-    return fig
+    rows, _, names, fold_pairs, panel_variants = _class_rows(df, head, "gap", "iou", variants, folds,
+                                                             taxonomy or default_taxonomy())
+    return _class_fold_panels(rows, panel_variants, names, fold_pairs, cmap="RdBu_r", limits=(-50, 50),
+                              cell_text=lambda v: (f"{v:+.0f}", "white" if abs(v) > 30 else "black"),
+                              colourbar_label="IoU gap ID$-$OOD (points)", swatches=None)
 
 
 def confusion_figure(confusions: Mapping[str, np.ndarray], class_names: Sequence[str],
