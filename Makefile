@@ -2,7 +2,7 @@
 # Both bootstrap .venv from python3 on a fresh machine and reuse it afterwards.
 #   make demo              the demo suite (notebooks 01-05 on synthetic data, CPU) and its PDF when TeX is present
 #   make paper SUITE=name  paper/build/<name>.pdf from paper/generated/<name>/ (written by notebook 05)
-#   make lab               JupyterLab on the notebooks, kernels in the project root
+#   make lab               JupyterLab on the notebooks (127.0.0.1), kernels in the project root, autosave off
 #                          (LAB_PORT=8888, LAB_ARGS="--no-browser" on a remote machine)
 PYTHON ?= python3
 VENV   := .venv
@@ -15,8 +15,6 @@ SUITE  ?= demo
 JOBS   ?= 2
 LAB_PORT ?= 8888
 LAB_ARGS ?=
-# Jupyter refuses to run as root unless told; containers often run as root.
-LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 # The suite runner (`python -m heritage_core.suite` is the same command).
 SUITE_CMD := $(BIN)/heritage suite
 
@@ -50,13 +48,10 @@ demo: $(STAMP)
 paper: $(STAMP)
 	bash scripts/build_paper.sh $(SUITE)
 
-# The venv's python3 kernel (the notebooks' kernelspec) comes first on JUPYTER_PATH, ahead of any user-level
-# python3 kernel; kernels start in the project root like papermill's (heritage_core/lab.py).
+# Registers the venv's interpreter as the notebooks' kernelspec (python3, "Python 3"), first on JUPYTER_PATH,
+# then runs the server: kernels in the project root like papermill's, autosave off, no news (heritage_core/lab.py).
 lab: $(STAMP)
-	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (heritage .venv)"
-	JUPYTER_PATH=$(CURDIR)/$(VENV)/share/jupyter $(BIN)/jupyter lab --port=$(LAB_PORT) \
-	  --ServerApp.root_dir=$(CURDIR) --ContentsManager.preferred_dir=notebooks \
-	  --ServerApp.kernel_manager_class=heritage_core.lab.ProjectRootKernelManager $(LAB_ROOT) $(LAB_ARGS)
+	$(BIN)/python -m heritage_core.lab --port $(LAB_PORT) $(LAB_ARGS)
 
 # The tests build what they need offline and set HF_HUB_OFFLINE=1 for themselves (tests/conftest.py).
 test: $(STAMP)

@@ -47,6 +47,8 @@ __all__ = [
     "plan_suite",
     "check_notebooks",
     "check_inputs",
+    "DEMO_SUITE",
+    "check_notebook_inputs",
     "prepare_suite",
     "load_plan",
     "select_steps",
@@ -360,6 +362,35 @@ def check_inputs(plan: SuitePlan) -> None:
     if missing:
         raise SuiteError(f"suite '{plan.name}': {', '.join(missing)} not found under the project root '{root}'; "
                          f"download or build them, or fix the paths in the profile (relative to the project root)")
+
+
+#: The suite ``make demo`` builds (``parameters/demo.yaml``): every notebook's parameters default to its paths.
+DEMO_SUITE = "suites/demo"
+
+
+def check_notebook_inputs(notebook: str, **paths: str | Path) -> None:
+    """Check, before a notebook computes anything, that the inputs its parameters name exist.
+
+    Args:
+        notebook: the notebook, for the message (e.g. ``04_dg_gap``).
+        **paths: parameter name -> the path it names; "" (the input is not used) is skipped. Relative paths
+            resolve in the working folder: the project root under ``make lab`` and ``heritage suite run``.
+
+    Raises:
+        ConfigError: the missing paths, each with its parameter; when one lies in :data:`DEMO_SUITE` (a default)
+            the message says to run ``make demo`` first.
+    """
+    missing = {name: str(path) for name, path in paths.items() if str(path) and not Path(path).exists()}
+    if not missing:
+        return
+    names = ", ".join(missing)
+    if any(Path(path).parts[:2] == Path(DEMO_SUITE).parts for path in missing.values()):
+        advice = (f"these are the demo suite's (the notebook's defaults): run `make demo` first, in the project "
+                  f"root, or set {names} to the paths of another suite")
+    else:
+        advice = f"set {names} to existing paths in the parameters cell"
+    listed = ", ".join(f"{name} '{path}'" for name, path in missing.items())
+    raise ConfigError(f"{notebook}: {listed} not found (working folder '{Path.cwd()}'); {advice}")
 
 
 def prepare_suite(plan: SuitePlan) -> None:

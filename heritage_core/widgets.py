@@ -252,9 +252,39 @@ def plot_class_iou(table: pd.DataFrame, highlight: str | None = None, title: str
     ax.set_yticks(y, [f"{n} ({s:,} px)" for n, s in zip(table["class_name"], table["support_px"])], fontsize=7)
     ax.set_xlim(0, 100)
     ax.set_xlabel("IoU (%) with 95 % bootstrap CI")
-    ax.set_title(title, fontsize=9)
-    ax.figure.tight_layout()
+    _set_fitting_title(ax, title, fontsize=9)
     return ax.figure
+
+
+def _set_fitting_title(ax: Any, title: str, fontsize: float) -> None:
+    """Set ``title`` over ``ax`` and tighten the figure's layout, breaking the title's lines at spaces so that
+    none is wider than the figure leaves a line centred on the axes (long run names would be cut off)."""
+    from matplotlib.font_manager import FontProperties
+
+    figure = ax.figure
+    figure.tight_layout()
+    renderer = figure.canvas.get_renderer()
+    box = ax.get_window_extent(renderer)
+    centre = (box.x0 + box.x1) / 2
+    room_px = 2 * min(centre, figure.bbox.width - centre)
+    font = FontProperties(size=fontsize)
+
+    def fits(text: str) -> bool:
+        return renderer.get_text_width_height_descent(text, font, ismath=False)[0] <= room_px
+
+    lines: list[str] = []
+    for line in title.split("\n"):
+        words = line.split(" ")
+        current = words[0]
+        for word in words[1:]:
+            if fits(f"{current} {word}"):
+                current = f"{current} {word}"
+            else:
+                lines.append(current)
+                current = word
+        lines.append(current)
+    ax.set_title("\n".join(lines), fontsize=fontsize)
+    figure.tight_layout()
 
 
 def plot_confusion(evaluation: Evaluation, partition: str, head: str, ax: Any = None) -> Any:
@@ -439,7 +469,7 @@ def _default_class(ev: Evaluation, partition: str, head: str) -> str:
 
 
 def render_static(evaluations: Sequence[Evaluation], selection: Selection, save_dir: str | Path | None = None,
-                  display: bool = True) -> tuple[list[Any], pd.DataFrame]:
+                  display: bool = True, live: bool = False) -> tuple[list[Any], pd.DataFrame]:
     """The inspector's content for one selection, as figures and a table (the headless equivalent).
 
     Args:
@@ -447,6 +477,7 @@ def render_static(evaluations: Sequence[Evaluation], selection: Selection, save_
         selection: what to show.
         save_dir: folder to save ``inspector_bars.png`` and ``inspector_examples.png`` into; None for no files.
         display: display the figures and table with IPython (when running under IPython).
+        live: drawn by the interactive inspector (the caption says so) rather than as the static view.
 
     Returns:
         ([bar figure, example figure], per-class table with the example ranking in ``attrs["examples"]``); the
@@ -457,7 +488,7 @@ def render_static(evaluations: Sequence[Evaluation], selection: Selection, save_
     ev = evaluations[selection.run]
     table = per_class_table(ev, selection.partition, selection.head)
     bars = plot_class_iou(table, highlight=selection.class_name,
-                          title=f"{_label(ev)}: {selection.partition} / {selection.head}")
+                          title=f"{_label(ev)}\n{selection.partition} / {selection.head}")
     examples, shown = plot_examples(ev, selection.partition, selection.head, selection.class_name, selection.k)
     table.attrs["examples"] = shown
     if save_dir is not None:
@@ -468,8 +499,10 @@ def render_static(evaluations: Sequence[Evaluation], selection: Selection, save_
     if show is not None:
         from IPython.display import Markdown
 
-        show(Markdown(f"**Per-class IoU inspector** (static view): {_label(ev)}, {selection.partition}, "
-                      f"head {selection.head}, class {selection.class_name}. {table.attrs['caption']}"))
+        mode = "live: every control above redraws this view" if live else "static view"
+        show(Markdown(f"**Per-class IoU inspector** ({mode}): {_label(ev)}, {selection.partition}, "
+                      f"head {selection.head}, class {selection.class_name}, {selection.k} best and worst images. "
+                      f"{table.attrs['caption']}"))
         _show_figure(show, bars)
         show(table)
         _show_figure(show, examples)
@@ -554,7 +587,7 @@ class IoUInspector:
         """Render the current selection into the output area."""
         self.output.clear_output(wait=True)
         with self.output:
-            render_static(self.evaluations, self.selection, display=True)
+            render_static(self.evaluations, self.selection, display=True, live=True)
 
     def _ipython_display_(self) -> None:
         from IPython.display import display

@@ -29,21 +29,25 @@
 # Outputs, all under `output_dir`: one manifest per fold and seed, `{protocol}_seed{seed}_{fold}.json`; under
 # `output_dir/report`: the tidy CSV tables (every seed), the LaTeX table and the composition figure (first seed),
 # and the cached per-item class histograms.
+#
+# **Runs as opened**: the parameters are the demo suite's (`parameters/demo.yaml`), so the notebook builds what
+# `make demo` builds first: 160 synthetic items, their cache at 128 px and the `locontent` manifests, all under
+# `suites/demo`.
 
 # %% tags=["parameters"]
-cache_dir = "cache/synthetic"  # ingest cache to split; built from source_dir when it does not exist
-source_dir = "data/synthetic"  # dataset source ingested when cache_dir is missing; empty string: none
-synthetic_n = 418  # synthetic items written to source_dir first when it has no parquet shards; 0: never
+cache_dir = "suites/demo/cache"  # ingest cache to split; built from source_dir when it does not exist
+source_dir = "suites/demo/data"  # dataset source ingested when cache_dir is missing; empty string: none
+synthetic_n = 160  # synthetic items written to source_dir first when it has no parquet shards; 0: never
 synthetic_seed = 0  # seed of the synthetic dataset
-synthetic_min_mark_px = 1  # smallest width of thin synthetic marks and specks, px (1: ARTeFACT-like)
-max_side_px = 512  # long side in px of the cached items when the cache is built here: the scale of every run
+synthetic_min_mark_px = 3  # smallest width of thin synthetic marks and specks, px (1: ARTeFACT-like)
+max_side_px = 128  # long side in px of the cached items when the cache is built here: the scale of every run
 score_cache_dir = ""  # a second cache of the source at score_max_side_px whose masks are scored; "": none
 score_max_side_px = 0  # long side of the score cache, px (larger than max_side_px); 0: none
 protocol = "locontent"  # split protocol: locontent, lomaterial or random
-seeds = [0, 1, 2]  # split seeds, one manifest per fold and seed
+seeds = [0]  # split seeds, one manifest per fold and seed
 fractions = [0.7, 0.15, 0.15]  # shares of the in-domain items for train, val, id_test (in [0, 1], sum 1)
-min_items = 30  # partitions with fewer items are flagged in the report (SplitWarning)
-output_dir = "splits/synthetic"  # manifests are written here, the report to output_dir/report
+min_items = 5  # partitions with fewer items are flagged in the report (SplitWarning)
+output_dir = "suites/demo/splits"  # manifests are written here, the report to output_dir/report
 smoke = False  # True: first split seed only, for a quick check
 
 # %%

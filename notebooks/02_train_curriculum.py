@@ -38,34 +38,43 @@
 #
 # Outputs, all under `run_dir`: `run.json`, `history.csv`, `checkpoints/stage{k}_{last,best}.pt`,
 # `figures/training_curves.{pdf,png}`.
+#
+# **Runs as opened after `make demo`**: the parameters default to the demo suite (`suites/demo`), here its
+# curriculum run with Line art held out, which is finished, so training does nothing and the history and curves
+# are shown; the cell after them says what to run first when the cache or the manifest is missing.
 
 # %% tags=["parameters"]
 smoke = False  # True: one epoch of 2 batches per stage (quick check of shapes, memory and pipeline)
-cache_dir = "cache/synthetic"  # ingest cache folder (heritage ingest)
-manifest_path = "suites/demo/splits/random_seed0_all.json"  # split manifest from 01_splits; only train and val are read
+cache_dir = "suites/demo/cache"  # ingest cache folder (heritage ingest)
+manifest_path = "suites/demo/splits/locontent_seed0_line_art.json"  # split manifest from 01_splits; only train and val are read
 variant = "curriculum"  # flat | hierarchical | curriculum_only | curriculum
-epochs_scale = 1.0  # factor on the epochs of every stage (each keeps at least 1 epoch); 1.0 keeps variants.yaml
+epochs_scale = 0.5  # factor on the epochs of every stage (each keeps at least 1 epoch); 1.0 keeps variants.yaml
 stage_epochs = None  # explicit epochs per stage, e.g. [2, 2, 6]; None uses the variant epochs times epochs_scale
-encoder = "convnext_tiny"  # timm encoder name (e.g. convnext_atto for a quick CPU run)
+encoder = "resnet10t"  # timm encoder name (e.g. convnext_tiny, the paper's)
 pretrained = None  # encoder weights: a local file, "timm:<model>.<tag>" / "smp:<encoder>.<weights>", or None (random)
 weights_dir = None  # folder of `heritage weights fetch` (tags load from it only), or None for the HF cache
-lr_scale = 1.0  # factor on every stage's peak lr: 1 for pretrained encoders (the plan's), e.g. 30 from random init
-equal_stage_lr = False  # True: every stage peaks at the variant's largest stage lr (random-init profiles)
-img_size = 512  # side of the square training crops, px (multiple of 32), cut from the cache at its own scale
+lr_scale = 30.0  # factor on every stage's peak lr: 1 for pretrained encoders (the plan's), e.g. 30 from random init
+equal_stage_lr = True  # True: every stage peaks at the variant's largest stage lr (random-init profiles)
+img_size = 64  # side of the square training crops, px (multiple of 32), cut from the cache at its own scale
 tile = None  # sliding-window tile of validation and evaluation, px; None for img_size
-overlap = 0.25  # fraction of a validation tile shared with its neighbour, in [0, 1)
+overlap = 0.0  # fraction of a validation tile shared with its neighbour, in [0, 1)
 batch_size = 8  # images per optimiser step (per GPU under torchrun)
-decoder_channels = 256  # channels of the UPerNet decoder
+decoder_channels = 32  # channels of the UPerNet decoder
 max_batches_per_epoch = None  # cap on training batches per epoch, or None for all
 class_weights = False  # True: focal class weights from the train partition (stored in run.json)
-augment = True  # True, False, or settings over the defaults, e.g. {"damage_crop_p": 0.5} (heritage_core.data.loader)
+augment = {"damage_crop_p": 0.5}  # True, False, or settings over the defaults, e.g. {"damage_crop_p": 0.5} (heritage_core.data.loader)
 amp = True  # bf16 autocast on CUDA (always off on the CPU)
 seed = 0  # seed of python, numpy, torch, the loader and the model initialisation
 device = "auto"  # "auto" (CUDA when available), "cpu", "cuda" or "cuda:N"
-num_workers = 4  # data-loader worker processes (0: load in this process)
-run_dir = "runs/demo/random/curriculum/convnext_tiny/seed0"  # run directory: every output of this notebook goes here
+num_workers = 0  # data-loader worker processes (0: load in this process)
+run_dir = "suites/demo/runs/line_art/curriculum/resnet10t/seed0"  # run directory: every output of this notebook goes here
 force = False  # True: retrain a finished run, or overwrite a run dir made with other parameters
 progress = True  # tqdm progress bars
+
+# %%
+from heritage_core.plan import check_notebook_inputs
+
+check_notebook_inputs("02_train_curriculum", cache_dir=cache_dir, manifest_path=manifest_path)
 
 # %%
 from pathlib import Path

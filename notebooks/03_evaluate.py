@@ -34,18 +34,27 @@
 #   partition; mIoU is the mean over the classes with ΣU > 0. Intervals are 95 % image-level percentile bootstraps.
 #   The violation rate counts scored pixels where the independent heads disagree with the hierarchy.
 # * `ood_test` is empty for the `random` protocol: it is skipped and recorded as skipped.
+#
+# **Runs as opened after `make demo`**: the parameters default to the demo suite (`suites/demo`), here its
+# curriculum run with Line art held out (re-evaluating it rewrites the same `eval/`); the cell after them says what
+# to run first when the run is missing.
 
 # %% tags=["parameters"]
-run_dir = "runs/example"  # finished run directory to evaluate (run.json with status finished); eval/ is written inside
+run_dir = "suites/demo/runs/line_art/curriculum/resnet10t/seed0"  # finished run directory to evaluate (run.json with status finished); eval/ is written inside
 partitions = ["val", "id_test", "ood_test"]  # partitions to evaluate; empty ones are skipped and recorded
 score_cache = ""  # cache of the same source at a larger long side whose masks are scored; "": the run's cache
 consistent = False  # also score the hierarchy-consistent (best-path) predictions of hierarchical models
 device = "cpu"  # torch device: "cpu", "cuda" or "cuda:N"
-n_resamples = 10000  # bootstrap resamples of every 95 % interval
+n_resamples = 1000  # bootstrap resamples of every 95 % interval; the paper uses 10000
 seed = 0  # bootstrap seed
 show_heads = ["binary", "coarse", "fine"]  # scored heads whose per-class tables and confusion matrices are shown
 figures_dir = ""  # folder for the figures and per-class CSVs; empty: <run_dir>/eval/figures
 smoke = False  # True: first 4 images per partition and 100 resamples, for a quick check
+
+# %%
+from heritage_core.plan import check_notebook_inputs
+
+check_notebook_inputs("03_evaluate", run_dir=run_dir, score_cache=score_cache)
 
 # %%
 from heritage_core import evaluate, widgets

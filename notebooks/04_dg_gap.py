@@ -28,17 +28,25 @@
 #   Holm-corrected across every comparison of the table (`comparisons.csv`).
 # * **Inspector.** Per-class IoU bars with intervals and the best and worst images of a class. In a live Jupyter
 #   front end it is interactive (ipywidgets); executed headless (papermill) it renders the same content statically.
+#
+# **Runs as opened after `make demo`**: the parameters default to the demo suite (`suites/demo`); the cell after
+# them says what to run first when the suite is missing.
 
 # %% tags=["parameters"]
-suite_dir = ""  # suite folder whose runs (runs/<fold>/<variant>/<encoder>/seed<k>) are collected; empty: use run_dirs
+suite_dir = "suites/demo"  # suite folder whose runs (runs/<fold>/<variant>/<encoder>/seed<k>) are collected; empty: use run_dirs
 run_dirs = []  # evaluated run directories, used when suite_dir is ""
-output_dir = "results/example"  # results.csv/.parquet, gaps.csv, summary.csv, comparisons.csv and figures go here
-n_resamples = 10000  # bootstrap resamples (gap and comparison intervals)
-n_permutations = 10000  # permutations of each paired test
+output_dir = "suites/demo/results"  # results.csv/.parquet, gaps.csv, summary.csv, comparisons.csv and figures go here
+n_resamples = 1000  # bootstrap resamples (gap and comparison intervals); the paper uses 10000
+n_permutations = 1000  # permutations of each paired test; the paper uses 10000
 seed = 0  # seed of the bootstrap and the permutations
 heads = ["fine"]  # scored heads compared between variants
 static_widgets = None  # inspector mode: True static figure + table, False widgets, None detects the front end
 smoke = False  # True: 200 resamples and permutations, for a quick check
+
+# %%
+from heritage_core.plan import check_notebook_inputs
+
+check_notebook_inputs("04_dg_gap", suite_dir=suite_dir)
 
 # %%
 import pandas as pd

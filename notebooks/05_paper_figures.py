@@ -30,6 +30,9 @@
 #   `tables/*.tex` (+ `.csv`), `figures/*.pdf` (+ `.png`), each with a provenance sidecar `.json` (suite, run
 #   ids, git commit, sources and their SHA-256). PNG copies of the figures go to `figures_dir`.
 # * **The PDF.** With `output_dir = "paper/generated"`, `make paper SUITE=<suite>` builds `paper/build/<suite>.pdf`.
+#
+# **Runs as opened after `make demo`**: the parameters default to the demo suite (`suites/demo`); the cell after
+# them says what to run first when the suite is missing.
 
 # %% tags=["parameters"]
 suite_dir = "suites/demo"  # finished suite folder (runs evaluated by 03, results collected by 04)
@@ -40,13 +43,18 @@ head = "fine"  # scored head of every table and figure
 partition = "ood_test"  # test partition of the per-class table, heat map, confusion matrices and examples
 variants = []  # variants to show, in order; empty: all present (flat, hierarchical, curriculum_only, curriculum)
 folds = []  # folds (held-out domains) to show; empty: every fold with an OOD test set
-encoder = ""  # encoder whose runs are reported; empty: the only one in the results table
+encoder = "resnet10t"  # encoder whose runs are reported; empty: the only one in the results table
 example_fold = ""  # fold of the training curves and the qualitative grid; empty: the first fold
 qualitative_ids = []  # item ids of the qualitative grid; empty: the images with the most labelled damage classes
 n_qualitative = 3  # images in the qualitative grid when qualitative_ids is empty
 compare = ["flat", "curriculum"]  # variants of the confusion matrices and the qualitative grid
-n_resamples = 10000  # bootstrap resamples and permutations, used only when the suite has no comparisons.csv
+n_resamples = 1000  # bootstrap resamples and permutations, used only when the suite has no comparisons.csv
 smoke = False  # True: one example image, at most 200 resamples, smaller PNGs (quick check)
+
+# %%
+from heritage_core.plan import check_notebook_inputs
+
+check_notebook_inputs("05_paper_figures", suite_dir=suite_dir, results_dir=results_dir)
 
 # %%
 from IPython.display import Image

@@ -7,6 +7,8 @@ import jupytext
 import nbformat
 import pytest
 
+from heritage_core.lab import KERNELSPEC
+
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 
 
@@ -47,7 +49,10 @@ def test_notebook_matches_its_py_percent_twin(ipynb: Path) -> None:
 @pytest.mark.parametrize("ipynb", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
 def test_notebook_is_committed_clean(ipynb: Path) -> None:
     notebook = nbformat.read(ipynb, as_version=4)
-    assert notebook.metadata.get("kernelspec", {}).get("name") == "python3"
+    # exactly the kernelspec `make lab` registers, and no language_info (a machine's Python version): opening
+    # the notebook in JupyterLab then leaves its metadata as it is (heritage_core/lab.py)
+    assert notebook.metadata.get("kernelspec") == KERNELSPEC
+    assert "language_info" not in notebook.metadata
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
     assert code and "parameters" in code[0].metadata.get("tags", []), "the first code cell must be tagged 'parameters'"
     dirty = [k for k, cell in enumerate(notebook.cells)

@@ -1,5 +1,5 @@
 """The suite runner: plan, dependency order, records, resume, failure propagation, parallel steps, status,
-the command line, the real notebooks end to end on the smoke profile, and `make lab`.
+the command line and the real notebooks end to end on the smoke profile.
 
 Most tests run stub notebooks (tests/suite_stubs.py) that write what the real ones write in a fraction of a
 second, so they check the runner's logic; test_smoke_profile_runs_the_real_notebooks runs notebooks 01-05.
@@ -9,11 +9,9 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import nbformat
@@ -259,63 +257,3 @@ def test_smoke_profile_runs_the_real_notebooks(tmp_path: Path) -> None:
     assert all(step_state(plan, s) == "finished" for s in plan.steps)
     again = suite.run_suite("smoke", root=tmp_path, resume=True, progress=False)
     assert {r.status for r in again.results} == {"up-to-date"}
-
-
-def test_make_lab_starts_kernels_from_the_venv_in_the_project_root() -> None:
-    """`make lab`'s command, on a loopback port: the notebooks' python3 kernel is the venv's and starts in the
-    project root (where papermill runs it), not in notebooks/."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    args = "LAB_ARGS=--no-browser --ServerApp.token=t --ServerApp.ip=127.0.0.1"
-    dry = subprocess.run(["make", "-n", "-s", "lab", f"LAB_PORT={port}", args], cwd=ROOT, capture_output=True,
-                         text=True, check=True).stdout
-    assert "-m ipykernel install --sys-prefix --name python3" in dry
-    command = dry[dry.index("JUPYTER_PATH="):].replace("\\\n", " ")
-    assert "--ServerApp.kernel_manager_class=heritage_core.lab.ProjectRootKernelManager" in command
-    server = subprocess.Popen(["bash", "-c", "exec env " + command], cwd=ROOT, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}/api"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/status?token=t", timeout=2)
-                break
-            except OSError:
-                assert time.monotonic() < deadline and server.poll() is None, "jupyter lab did not start"
-                time.sleep(0.2)
-        body = json.dumps({"path": "notebooks/01_splits.ipynb", "type": "notebook", "name": "",
-                           "kernel": {"name": "python3"}}).encode()
-        request = urllib.request.Request(f"{base}/sessions?token=t", data=body, method="POST",
-                                         headers={"Content-Type": "application/json"})
-        urllib.request.urlopen(request, timeout=60)
-        deadline = time.monotonic() + 30
-        while not (kernels := _children_running(server.pid, b"ipykernel")):
-            assert time.monotonic() < deadline, "no kernel started"
-            time.sleep(0.2)
-        pid = kernels[0]
-        argv0 = Path(os.fsdecode((Path("/proc") / str(pid) / "cmdline").read_bytes().split(b"\0")[0]))
-        assert argv0.parent == ROOT / ".venv" / "bin"
-        assert Path(os.readlink(f"/proc/{pid}/cwd")) == ROOT
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-    listed = subprocess.run([str(ROOT / ".venv" / "bin" / "jupyter"), "labextension", "list"], capture_output=True,
-                            text=True)
-    widgets = [line for line in (listed.stdout + listed.stderr).splitlines() if "@jupyter-widgets/jupyterlab-manager" in line]
-    assert widgets and "enabled" in widgets[0] and "OK" in widgets[0]
-
-
-def _children_running(parent: int, marker: bytes) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-                cmdline = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if int(stat[stat.rindex(")") + 2:].split()[1]) == parent and marker in cmdline:
-                found.append(int(entry.name))
-    return found

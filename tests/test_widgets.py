@@ -94,8 +94,9 @@ def test_static_inspector_renders_figures_and_table(suite, tmp_path: Path) -> No
 
 def test_interactive_inspector_reacts_to_the_dropdowns(suite, monkeypatch: pytest.MonkeyPatch) -> None:
     ipywidgets = pytest.importorskip("ipywidgets")
-    drawn = []
-    monkeypatch.setattr(widgets, "render_static", lambda evaluations, selection, **kw: drawn.append(selection))
+    drawn, captions = [], []
+    monkeypatch.setattr(widgets, "render_static", lambda evaluations, selection, **kw: (
+        drawn.append(selection), captions.append(kw.get("live"))))
     inspector = widgets.iou_inspector(suite.suite_dir, static=False)
     assert isinstance(inspector, widgets.IoUInspector) and isinstance(inspector.widget, ipywidgets.VBox)
     # The first run (sorted paths) is the random fold "all": no ood_test, so id_test is shown.
@@ -109,6 +110,20 @@ def test_interactive_inspector_reacts_to_the_dropdowns(suite, monkeypatch: pytes
     inspector.partition.value = "ood_test"
     assert inspector.selection == widgets.Selection(inspector.run.value, "ood_test", "binary", "damage", 2)
     assert len(drawn) == 4 and drawn[-1] == inspector.selection  # one redraw per change, none while filling
+    assert captions == [True] * len(drawn)  # its caption says it is live, not the static view
+
+
+def test_bar_chart_title_fits_in_the_figure(suite) -> None:
+    """The longest run names of the paper grid, wrapped at spaces: no line is cut off at the figure's edge."""
+    table = widgets.per_class_table(load_evaluation(suite.runs["hierarchical"]), "ood_test", "coarse")
+    title = "photographic_depiction / hierarchical_staged / maxvit_tiny_tf_384 / seed 2\nood_test / coarse_consistent"
+    figure = widgets.plot_class_iou(table, title=title)
+    renderer = figure.canvas.get_renderer()
+    box = figure.axes[0].title.get_window_extent(renderer)
+    assert 0 <= box.x0 and box.x1 <= figure.bbox.width and box.y1 <= figure.bbox.height
+    assert figure.axes[0].get_title().count("\n") == 2  # one more break than given
+    short = widgets.plot_class_iou(table, title="all / flat / resnet10t / seed 0\nid_test / fine")
+    assert short.axes[0].get_title() == "all / flat / resnet10t / seed 0\nid_test / fine"
 
 
 def test_show_evaluation_saves_confusion_figures_and_tables(suite, tmp_path: Path) -> None:
