@@ -120,8 +120,13 @@ def dice_loss(logits: Tensor, target: Tensor, ignore_index: int = IGNORE_INDEX) 
     flat, labels = _valid_pixels(logits, target, ignore_index)
     if labels.numel() == 0:
         return _zero_like_graph(logits)
-    probs = flat.softmax(dim=1)
-    onehot = F.one_hot(labels, logits.shape[1]).to(probs.dtype)
+    return _dice(flat.log_softmax(dim=1), labels)
+
+
+def _dice(log_probs: Tensor, labels: Tensor) -> Tensor:
+    """Dice loss of valid pixels' log-probabilities (M, C) against their labels (M,); M > 0."""
+    probs = log_probs.exp()
+    onehot = F.one_hot(labels, log_probs.shape[1]).to(probs.dtype)
     inter = (probs * onehot).sum(0)
     denom = probs.sum(0) + onehot.sum(0)
     present = onehot.sum(0) > 0
@@ -153,17 +158,26 @@ def focal_loss(
     Raises:
         ConfigError: ``class_weights`` does not have C entries.
     """
+    _check_class_weights(class_weights, logits.shape[1])
     flat, labels = _valid_pixels(logits, target, ignore_index)
     if labels.numel() == 0:
         return _zero_like_graph(logits)
-    log_pt = flat.log_softmax(dim=1).gather(1, labels[:, None])[:, 0]
+    return _focal(flat.log_softmax(dim=1), labels, gamma, class_weights)
+
+
+def _check_class_weights(class_weights: Tensor | None, num_classes: int) -> None:
+    if class_weights is not None and class_weights.shape != (num_classes,):
+        raise ConfigError(
+            f"focal loss: class_weights has shape {tuple(class_weights.shape)} but the logits have "
+            f"{num_classes} classes; compute the weights for this head"
+        )
+
+
+def _focal(log_probs: Tensor, labels: Tensor, gamma: float, class_weights: Tensor | None) -> Tensor:
+    """Focal loss of valid pixels' log-probabilities (M, C) against their labels (M,); M > 0."""
+    log_pt = log_probs.gather(1, labels[:, None])[:, 0]
     terms = -((1.0 - log_pt.exp()) ** gamma) * log_pt
     if class_weights is not None:
-        if class_weights.shape != (logits.shape[1],):
-            raise ConfigError(
-                f"focal loss: class_weights has shape {tuple(class_weights.shape)} but the logits have "
-                f"{logits.shape[1]} classes; compute the weights for this head"
-            )
         terms = terms * class_weights.to(device=terms.device, dtype=terms.dtype)[labels]
     return terms.mean()
 
@@ -201,9 +215,14 @@ class DiceFocalLoss(nn.Module):
         self.register_buffer("class_weights", None if class_weights is None else torch.as_tensor(class_weights).float())
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        """The head's loss (scalar)."""
-        dice = dice_loss(logits, target, self.ignore_index)
-        focal = focal_loss(logits, target, self.gamma, self.class_weights, self.ignore_index)
+        """The head's loss (scalar); the valid pixels are selected and normalised once for both terms."""
+        _check_class_weights(self.class_weights, logits.shape[1])
+        flat, labels = _valid_pixels(logits, target, self.ignore_index)
+        if labels.numel() == 0:
+            return _zero_like_graph(logits)
+        log_probs = flat.log_softmax(dim=1)
+        dice = _dice(log_probs, labels)
+        focal = _focal(log_probs, labels, self.gamma, self.class_weights)
         return self.dice_weight * dice + self.focal_weight * focal
 
 

@@ -196,6 +196,7 @@ def _train_parameters(name: str, p: Profile, cell: GridCell) -> dict[str, Any]:
         "equal_stage_lr": t.equal_stage_lr,
         "tile": t.tile,
         "overlap": t.overlap,
+        "val_interval": t.val_interval,
         "seed": cell.seed,
         "img_size": t.img_size,
         "batch_size": t.batch_size,

@@ -14,7 +14,7 @@ DG experiment, notebooks 01-05), a ``film`` section (the real-pixel check, noteb
     splits:    protocol, seeds, fractions, min_items, folds
     grid:      variants, encoders, seeds
     train:     img_size, batch_size, decoder_channels, epochs_scale, stage_epochs, max_batches_per_epoch,
-               init, pretrained, lr_scale, equal_stage_lr, tile, overlap, class_weights, augment, num_workers, amp
+               init, pretrained, lr_scale, equal_stage_lr, tile, overlap, val_interval, class_weights, augment, num_workers, amp
     evaluate:  partitions, consistent, score_max_side_px, n_resamples
     analysis:  n_resamples, n_permutations, heads
     report:    encoder, head, partition, compare, n_qualitative
@@ -227,6 +227,7 @@ class TrainSpec:
         tile: sliding-window tile of validation (model selection) and the final evaluation, px; None for
             ``img_size``.
         overlap: share of a tile overlapping its neighbour, in [0, 1).
+        val_interval: validate every ``val_interval``-th epoch of a stage and its last one (1: every epoch).
         class_weights: weight classes by their inverse frequency in the train partition.
         augment: True (default augmentation), False (none), or settings over the defaults, e.g.
             ``{damage_crop_p: 0.5}`` (keys of ``heritage_core.data.loader.DEFAULT_AUGMENT``).
@@ -247,6 +248,7 @@ class TrainSpec:
     equal_stage_lr: bool = False
     tile: int | None = None
     overlap: float = 0.25
+    val_interval: int = 1
     class_weights: bool = False
     augment: bool | dict[str, Any] = True
     num_workers: int = 4
@@ -256,7 +258,7 @@ class TrainSpec:
         if self.img_size < 32 or self.img_size % 32:
             raise _bad("train.img_size", self.img_size, "a multiple of 32 (px)")
         for key, value, low in (("batch_size", self.batch_size, 1), ("decoder_channels", self.decoder_channels, 1),
-                                ("num_workers", self.num_workers, 0)):
+                                ("num_workers", self.num_workers, 0), ("val_interval", self.val_interval, 1)):
             if value < low:
                 raise _bad(f"train.{key}", value, f"an integer >= {low}")
         if not self.epochs_scale > 0:

@@ -53,7 +53,9 @@ def plot_history(history: pd.DataFrame | str | Path, out_dir: str | Path | None 
     ax_loss.plot(x, history["loss_total"], color=_HEAD_COLOURS["total"], marker="o", ms=3, label="total (weighted)")
     for head in HEADS:
         ax_loss.plot(x, history[f"loss_{head}"], color=_HEAD_COLOURS[head], ls="--", marker=".", label=head)
-        ax_val.plot(x, history[f"val_miou_{head}"], color=_HEAD_COLOURS[head], marker="o", ms=3, label=head)
+        val = history[f"val_miou_{head}"].to_numpy(dtype=float)
+        scored = np.isfinite(val)  # epochs that were validated (every val_interval epochs)
+        ax_val.plot(x[scored], val[scored], color=_HEAD_COLOURS[head], marker="o", ms=3, label=head)
     for _, rows in history.groupby("stage", sort=True):
         scores = rows["val_score"].to_numpy(dtype=float)
         if np.isfinite(scores).any():

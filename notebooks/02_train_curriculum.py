@@ -58,6 +58,7 @@ equal_stage_lr = True  # True: every stage peaks at the variant's largest stage 
 img_size = 64  # side of the square training crops, px (multiple of 32), cut from the cache at its own scale
 tile = None  # sliding-window tile of validation and evaluation, px; None for img_size
 overlap = 0.0  # fraction of a validation tile shared with its neighbour, in [0, 1)
+val_interval = 5  # validate every val_interval-th epoch of a stage and always its last (1: every epoch)
 batch_size = 8  # images per optimiser step (per GPU under torchrun)
 decoder_channels = 32  # channels of the UPerNet decoder
 max_batches_per_epoch = None  # cap on training batches per epoch, or None for all
@@ -90,7 +91,7 @@ config = make_config(
     smoke=smoke, cache_dir=cache_dir, manifest_path=manifest_path, run_dir=run_dir, variant=variant,
     epochs_scale=epochs_scale, stage_epochs=stage_epochs, encoder=encoder, pretrained=pretrained, weights_dir=weights_dir, lr_scale=lr_scale,
     equal_stage_lr=equal_stage_lr,
-    img_size=img_size, tile=tile, overlap=overlap,
+    img_size=img_size, tile=tile, overlap=overlap, val_interval=val_interval,
     batch_size=batch_size, decoder_channels=decoder_channels, max_batches_per_epoch=max_batches_per_epoch,
     class_weights=class_weights, augment=augment, amp=amp, seed=seed, device=device, num_workers=num_workers,
     progress=progress,

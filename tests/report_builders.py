@@ -80,7 +80,7 @@ def _history_rows(variant: str, seed: int) -> list[dict]:
             step += 1
             row = {c: float("nan") for c in HISTORY_COLUMNS}
             row.update(stage=k, stage_name=stage.name, epoch=epoch, lr=stage.lr * (1 - epoch / (n + 1)),
-                       seconds=12.5, images_per_s=30.0, peak_mem_mb=float("nan"))
+                       validated=True, seconds=12.5, images_per_s=30.0, peak_mem_mb=float("nan"))
             for head in stage.loss_heads:
                 row[f"loss_{head}"] = 1.5 / (1 + 0.4 * step) + 0.02 * float(rng.random())
             row["loss_total"] = sum(row[f"loss_{h}"] for h in stage.loss_heads)

@@ -225,6 +225,25 @@ def test_history_and_run_json(curriculum: dict) -> None:
     assert [s["best_epoch"] for s in info["selection"]] == [1, 1, 1]
 
 
+def test_val_interval_validates_every_kth_and_the_last_epoch_and_selects_among_them(
+    synthetic_cache: Path, manifest: Path, tmp_path: Path
+) -> None:
+    run_dir = tmp_path / "run"
+    train_run(tiny_config(synthetic_cache, manifest, run_dir, variant="flat", stage_epochs=[5], val_interval=2))
+    hist = read_history(run_dir)
+    assert hist["validated"].tolist() == [False, True, False, True, True]
+    assert hist.loc[~hist["validated"], ["val_miou_fine", "val_score"]].isna().all().all()
+    assert hist.loc[hist["validated"], "val_miou_fine"].notna().all()
+    scored = hist[hist["validated"]]
+    best_epoch = int(scored["epoch"].iloc[int(np.argmax(scored["val_score"].to_numpy()))])
+    info = read_run_info(run_dir)
+    assert info["selection"][0]["best_epoch"] == best_epoch
+    best = torch.load(run_dir / "checkpoints" / "stage1_best.pt", weights_only=True)
+    assert best["best"]["epoch"] == best_epoch
+    with pytest.raises(ConfigError, match="val_interval"):
+        make_config(cache_dir="c", manifest_path="m", run_dir="r", val_interval=0)
+
+
 def test_finished_run_is_a_no_op_and_other_params_are_refused(curriculum: dict) -> None:
     run_dir = curriculum["run_dir"]
     before = {p.name: p.stat().st_mtime_ns for p in run_dir.rglob("*") if p.is_file() and p.name != ".lock"}

@@ -75,9 +75,11 @@ def training_curves_figure(histories: Mapping[str, pd.DataFrame]) -> Figure:
                  markersize=2.5, markevery=max(1, len(x) // 12))
         for head in HEADS:
             column = f"val_miou_{head}"
-            if column in hist and np.isfinite(hist[column].to_numpy(dtype=float)).any():
+            val = hist[column].to_numpy(dtype=float) if column in hist else np.array([np.nan])
+            scored = np.isfinite(val)  # epochs that were validated (every val_interval epochs)
+            if scored.any():
                 colour, style = HEAD_STYLE[head]
-                heads_shown[head] = bottom.plot(x, 100 * hist[column], color=colour, linestyle=style)[0]
+                heads_shown[head] = bottom.plot(x[scored], 100 * val[scored], color=colour, linestyle=style)[0]
         for _, rows in hist.groupby("stage", sort=True):
             scores = rows["val_score"].to_numpy(dtype=float) if "val_score" in rows else np.array([np.nan])
             if np.isfinite(scores).any():

@@ -359,6 +359,8 @@ class TrainConfig:
         tile: sliding-window tile side of validation (model selection) and of the final evaluation, px; None
             for ``img_size`` (the training scale is the cache's scale either way; see the README's scale rule).
         overlap: fraction of a tile shared with its neighbour in validation and evaluation, in [0, 1).
+        val_interval: validate (and so select among) every ``val_interval``-th epoch of a stage and always its
+            last epoch; 1 validates every epoch.
         weight_decay: AdamW decoupled weight decay, on weights with >= 2 dimensions (not on norms and biases).
         loss_weights: weight of each head's loss in the total.
         class_weights: whether to weight classes by ``losses.compute_class_weights`` on the train partition.
@@ -393,6 +395,7 @@ class TrainConfig:
     equal_stage_lr: bool = False
     tile: int | None = None
     overlap: float = 0.25
+    val_interval: int = 1
     weight_decay: float = 0.05
     loss_weights: dict[str, float] = field(default_factory=lambda: {"binary": 0.2, "coarse": 0.3, "fine": 1.0})
     class_weights: bool = False
@@ -415,7 +418,7 @@ class TrainConfig:
             _check_type(name, getattr(self, name), (str, Path), optional=True)
             if getattr(self, name) is not None:
                 setattr(self, name, str(getattr(self, name)))
-        for name in ("img_size", "batch_size", "seed", "decoder_channels", "num_workers"):
+        for name in ("img_size", "batch_size", "seed", "decoder_channels", "num_workers", "val_interval"):
             _check_type(name, getattr(self, name), (int,))
         _check_type("augment", self.augment, (bool, dict))
         if isinstance(self.augment, dict):
@@ -440,6 +443,7 @@ class TrainConfig:
         checks = [
             ("img_size", self.img_size >= 32 and self.img_size % 32 == 0, "a multiple of 32, >= 32"),
             ("batch_size", self.batch_size >= 1, ">= 1"),
+            ("val_interval", self.val_interval >= 1, "an integer >= 1 (epochs)"),
             ("seed", self.seed >= 0, ">= 0"),
             ("epochs_scale", self.epochs_scale > 0, "> 0"),
             ("lr_scale", self.lr_scale > 0, "> 0"),

@@ -8,14 +8,16 @@ One call, :func:`train_run`, trains every stage of a variant into a run director
 2. freezing: parameters matching none of the stage's ``trainable`` patterns get ``requires_grad=False``,
    stay out of the optimiser, and modules whose parameters are all frozen run in eval mode (BatchNorm
    statistics frozen too); the trainable and total parameter counts are logged and stored in ``run.json``;
-3. AdamW (weight decay on weights with >= 2 dimensions only) with linear warm-up and cosine decay, stepped
-   per optimiser step;
-4. every epoch: training, then validation on the ``val`` partition alone: each image predicted at its cached
+3. AdamW (weight decay on weights with >= 2 dimensions only; the fused kernel on CPU and CUDA) with linear
+   warm-up and cosine decay, stepped per optimiser step;
+4. every epoch: training; then, every ``val_interval`` epochs and always after a stage's last epoch,
+   validation on the ``val`` partition alone: each image predicted at its cached
    scale with the sliding windows of the final evaluation (:func:`heritage_core.inference.predict_logits`,
    ``tile``/``overlap`` of the config, the same numeric precision), labels predicted per head (:func:`heritage_core.models.predict`; a flat model's coarse and binary are
    derived from fine), scored with dataset-level ΣI/ΣU (:func:`heritage_core.metrics.reduce_counts`; classes
-   with ΣU = 0 excluded). The stage keeps the epoch with the best mIoU of its finest loss head (first one on
-   ties) as ``stage{k}_best.pt``; ``stage{k}_last.pt`` is written every epoch.
+   with ΣU = 0 excluded). The stage keeps the validated epoch with the best mIoU of its finest loss head (first
+   one on ties) as ``stage{k}_best.pt``; ``stage{k}_last.pt`` is written every epoch. Epochs that are not
+   validated have ``validated = False`` and NaN val columns in ``history.csv``.
 
 The trainer never reads an image or mask of ``id_test`` or ``ood_test``: it keeps only the ``train`` and
 ``val`` id lists of the manifest.
@@ -85,7 +87,8 @@ def _build_optimizer(model: nn.Module, lr: float, weight_decay: float) -> torch.
         if p.requires_grad:
             (decay if p.ndim >= 2 else no_decay).append(p)
     groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW([g for g in groups if g["params"]], lr=lr)
+    fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in decay + no_decay)
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=lr, fused=fused or None)
 
 
 def _build_scheduler(
@@ -394,7 +397,7 @@ class _Trainer:
         selection = []
         for k, stage in enumerate(self.stages, start=1):
             best_row: dict[str, Any] | None = None
-            for row in (r for r in self.history if r["stage"] == k):
+            for row in (r for r in self.history if r["stage"] == k and r.get("validated", True)):
                 if _better(row["val_score"], None if best_row is None else best_row["val_score"]):
                     best_row = row
             if best_row is None:
@@ -502,12 +505,16 @@ class _Trainer:
         bar.close()
         partial["train_seconds"] += time.perf_counter() - t0
         t1 = time.perf_counter()
-        scores = self.ctx.on_main(lambda: validate(p.model, self.cache, self.val_ids, tile=cfg.eval_tile,
-                                                   overlap=cfg.overlap, device=self.device, amp=self.amp,
-                                                   progress=self.progress))
-        _set_train_mode(p.model)
+        validated = (epoch + 1) % cfg.val_interval == 0 or epoch + 1 == p.stage.epochs
+        if validated:
+            scores = self.ctx.on_main(lambda: validate(p.model, self.cache, self.val_ids, tile=cfg.eval_tile,
+                                                       overlap=cfg.overlap, device=self.device, amp=self.amp,
+                                                       progress=self.progress))
+            _set_train_mode(p.model)
+        else:
+            scores = {h: float("nan") for h in HEADS}
         score = scores[p.stage.selection_head]
-        improved = _better(score, best["score"])
+        improved = validated and _better(score, best["score"])
         if improved:
             best = {"epoch": epoch + 1, "score": score}
         n = max(partial["steps"], 1)
@@ -520,15 +527,15 @@ class _Trainer:
             "stage": p.k + 1, "stage_name": p.stage.name, "epoch": epoch + 1, "lr": partial["lr"],
             **{f"loss_{h}": means.get(f"loss_{h}", float("nan")) for h in HEADS},
             "loss_total": means["loss_total"],
-            **{f"val_miou_{h}": scores[h] for h in HEADS}, "val_score": score,
+            "validated": validated, **{f"val_miou_{h}": scores[h] for h in HEADS}, "val_score": score,
             "seconds": partial["train_seconds"] + time.perf_counter() - t1,
             "images_per_s": partial["images"] * world / max(partial["train_seconds"], 1e-9),
             "peak_mem_mb": torch.cuda.max_memory_allocated(self.device) / 2**20 if self.cuda else float("nan"),
         }
         self.history.append(row)
         self._save(p, epoch + 1, 0, best, None, None, improved=improved)
-        self._say(f"{desc}: loss {row['loss_total']:.4f}, val mIoU " + ", ".join(
-            f"{h} {scores[h]:.4f}" for h in HEADS) + f" ({row['seconds']:.1f} s)" + (" *best*" if improved else ""))
+        scored = ", val mIoU " + ", ".join(f"{h} {scores[h]:.4f}" for h in HEADS) if validated else ""
+        self._say(f"{desc}: loss {row['loss_total']:.4f}{scored} ({row['seconds']:.1f} s)" + (" *best*" if improved else ""))
         return best
 
     def _save(self, p: _StageParts, epoch: int, step_in_epoch: int, best: dict[str, Any],

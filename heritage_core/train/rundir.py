@@ -57,14 +57,15 @@ __all__ = [
 
 #: Columns of ``history.csv``. ``stage`` and ``epoch`` are 1-based (epoch within the stage); ``lr`` is the
 #: learning rate of the epoch's last step; ``loss_*`` are means over the epoch's steps (NaN for a head
-#: outside the stage's loss; ``loss_<head>`` unweighted, ``loss_total`` weighted); ``val_miou_*`` are
-#: dataset-level mIoUs on ``val``; ``val_score`` is the stage's selection score (val mIoU of its finest loss
+#: outside the stage's loss; ``loss_<head>`` unweighted, ``loss_total`` weighted); ``validated`` says whether
+#: the epoch was validated (every ``val_interval`` epochs and a stage's last); ``val_miou_*`` are
+#: dataset-level mIoUs on ``val`` (NaN on an epoch that was not validated); ``val_score`` is the stage's selection score (val mIoU of its finest loss
 #: head); ``seconds`` is the epoch's wall time (training + validation); ``images_per_s`` counts training
 #: images per second of training time; ``peak_mem_mb`` is the peak CUDA memory of the epoch (NaN on CPU).
 HISTORY_COLUMNS = (
     "stage", "stage_name", "epoch", "lr",
     *(f"loss_{h}" for h in HEADS), "loss_total",
-    *(f"val_miou_{h}" for h in HEADS), "val_score",
+    "validated", *(f"val_miou_{h}" for h in HEADS), "val_score",
     "seconds", "images_per_s", "peak_mem_mb",
 )
 
