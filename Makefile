@@ -49,9 +49,9 @@ paper: $(STAMP)
 	bash scripts/build_paper.sh $(SUITE)
 
 # Registers the venv's interpreter as the notebooks' kernelspec (python3, "Python 3"), first on JUPYTER_PATH,
-# then runs the server: kernels in the project root like papermill's, autosave off, no news (heritage_core/lab.py).
+# then runs the server: kernels in the project root like papermill's, autosave off, no news (heritage_core/suite/lab.py).
 lab: $(STAMP)
-	$(BIN)/python -m heritage_core.lab --port $(LAB_PORT) $(LAB_ARGS)
+	$(BIN)/python -m heritage_core.suite.lab --port $(LAB_PORT) $(LAB_ARGS)
 
 # The tests build what they need offline and set HF_HUB_OFFLINE=1 for themselves (tests/conftest.py).
 test: $(STAMP)

@@ -3,7 +3,7 @@
 ID and OOD test sets are drawn from **one** simulated image population (:func:`draw_counts`: ARTeFACT-like
 per-image class presence, long-tailed; a model with class-specific accuracy that also predicts classes an
 image does not hold), so the true gap is 0. For (ID, OOD) sizes (55, 23) and (60, 60) it records, over many
-draws, the mean gap and how often the 95 % interval of :func:`heritage_core.stats.gap_ci` covers 0, with
+draws, the mean gap and how often the 95 % interval of :func:`heritage_core.evaluation.stats.gap_ci` covers 0, with
 ``classes="common"`` (the suite's) and ``classes="all"`` (plain mIoU of each set); and the coverage of
 single-set image-bootstrap mIoU intervals at 23 and 60 images, against the population mIoU over all classes
 (``all``) and over the classes the set labels (``labelled``; the population value of that set's classes).
@@ -21,9 +21,10 @@ from typing import Any
 import numpy as np
 
 from benchmarks.bench_metrics import RESULTS
-from heritage_core.metrics import SegCounts, counts_from_confusion
+from heritage_core.evaluation.metrics import SegCounts, counts_from_confusion
 from heritage_core.runs import atomic_write_json
-from heritage_core.stats import bootstrap_ci, class_iou, gap_ci, mean_iou
+from heritage_core.evaluation.resample import bootstrap_ci, class_iou, mean_iou
+from heritage_core.evaluation.stats import gap_ci
 
 #: Per-image presence probability of the 15 damage classes (fine ids 1..15), long-tailed like ARTeFACT's
 #: (Material loss and Peel most frequent; Dust, Hair and Burn marks rarest).

@@ -28,8 +28,8 @@ import pandas as pd
 import yaml
 
 from benchmarks.bench_metrics import RESULTS
-from heritage_core import suite
-from heritage_core.profiles import PROFILE_DIR, profile_from_dict
+from heritage_core.suite import runner as suite
+from heritage_core.suite.profiles import PROFILE_DIR, profile_from_dict
 from heritage_core.runs import atomic_write_json, read_json
 
 #: The suite's project root (its ``suites/learning`` folder holds the runs).

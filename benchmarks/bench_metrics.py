@@ -1,4 +1,4 @@
-"""Benchmark: :func:`heritage_core.metrics.accumulate_counts` + :func:`reduce_counts` against torchmetrics.
+"""Benchmark: :func:`heritage_core.evaluation.metrics.accumulate_counts` + :func:`reduce_counts` against torchmetrics.
 
 Both score the same batch (default 32 images of 512 × 512 px, 16 classes, 10% ignored pixels); the reference
 is ``torchmetrics.classification.MulticlassJaccardIndex(num_classes=16, average=None, ignore_index=255)``,
@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from heritage_core.metrics import accumulate_counts, reduce_counts
+from heritage_core.evaluation.metrics import accumulate_counts, reduce_counts
 from heritage_core.runs import atomic_write_json, package_versions
 
 RESULTS = Path(__file__).resolve().parent / "results"

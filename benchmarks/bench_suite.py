@@ -32,9 +32,10 @@ from typing import Any
 
 import nbformat
 
-from heritage_core import launchers, suite
-from heritage_core.plan import NOTEBOOKS, plan_suite
-from heritage_core.profiles import load_profile
+from heritage_core.suite import launchers
+from heritage_core.suite import runner as suite
+from heritage_core.suite.plan import NOTEBOOKS, plan_suite
+from heritage_core.suite.profiles import load_profile
 from heritage_core.runs import atomic_write_json, package_versions, read_json
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -1,7 +1,7 @@
 """Benchmark: the trainer's cost over a bare PyTorch loop, per step and per epoch.
 
 * **step**: :func:`heritage_core.train.train_step` against the plain ``forward → loss → zero_grad → backward →
-  step`` on the same model, batch, loss (:class:`~heritage_core.losses.HierarchicalLoss`) and AdamW; blocks of
+  step`` on the same model, batch, loss (:class:`~heritage_core.train.losses.HierarchicalLoss`) and AdamW; blocks of
   steps alternate between the two so drift in machine load hits both alike; median seconds per step.
 * **epoch**: the training part of a real :func:`~heritage_core.train.train_run` epoch (its ``images_per_s``:
   data loading, progress bookkeeping and preemption checks included; validation and checkpoints excluded)
@@ -32,10 +32,10 @@ from heritage_core.data.cache import open_cache
 from heritage_core.data.ingest import ingest
 from heritage_core.data.loader import SegmentationDataset, build_loader
 from heritage_core.data.synth import write_synthetic_dataset
-from heritage_core.losses import HierarchicalLoss
+from heritage_core.train.losses import HierarchicalLoss
 from heritage_core.models import create_model
 from heritage_core.runs import atomic_write_json, package_versions
-from heritage_core.splits import make_splits, write_manifests
+from heritage_core.splits.protocols import make_splits, write_manifests
 from heritage_core.train import read_history, train_run, train_step
 
 RESULTS = Path(__file__).resolve().parent / "results"

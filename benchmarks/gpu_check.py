@@ -8,7 +8,7 @@
    hierarchical UPerNet at 384 px, batch 16, bf16 autocast, the trainer's own step
    (:func:`heritage_core.train.train_step`), eager with and without channels-last, and ``torch.compile``d;
 3. sliding-window evaluation throughput on 1024 px images (the paper's cache side; 384 px tiles, overlap 0.25,
-   bf16) with :func:`heritage_core.inference.predict_logits`;
+   bf16) with :func:`heritage_core.models.tiled.predict_logits`;
 4. the data loader's throughput (the training pipeline on a synthetic cache at 1024 px, 384 px crops) against
    the training step's, so a starved GPU shows;
 5. the smoke profile end to end on the device (``heritage suite run`` of ``parameters/smoke.yaml`` with
@@ -57,7 +57,7 @@ def _batch(size: dict[str, int], device: torch.device) -> dict[str, torch.Tensor
 def train_throughput(encoder: str, size: dict[str, int], device: torch.device, *, channels_last: bool,
                      compile_model: bool) -> dict[str, Any]:
     """img/s and peak memory (MiB) of :func:`~heritage_core.train.train_step` on the hierarchical UPerNet."""
-    from heritage_core.losses import HierarchicalLoss
+    from heritage_core.train.losses import HierarchicalLoss
     from heritage_core.models import create_model
     from heritage_core.train import train_step
 
@@ -93,7 +93,7 @@ def train_throughput(encoder: str, size: dict[str, int], device: torch.device, *
 
 def eval_throughput(encoder: str, size: dict[str, int], device: torch.device) -> dict[str, Any]:
     """Sliding-window prediction of ``eval_side`` px images with ``img`` px tiles: images/s and tiles/s."""
-    from heritage_core.inference import predict_logits, tile_origins
+    from heritage_core.models.tiled import predict_logits, tile_origins
     from heritage_core.models import create_model
 
     model = create_model("hierarchical", encoder, img_size=size["img"]).to(device).eval()
@@ -137,8 +137,8 @@ def smoke_suite(device: str) -> dict[str, Any]:
     """The smoke profile end to end on ``device`` in a fresh project root: wall seconds and per-step status."""
     import dataclasses
 
-    from heritage_core import suite
-    from heritage_core.profiles import load_profile
+    from heritage_core.suite import runner as suite
+    from heritage_core.suite.profiles import load_profile
 
     profile = dataclasses.replace(load_profile("smoke"), device=device, name="gpu_check_smoke")
     with tempfile.TemporaryDirectory() as root:

@@ -57,7 +57,7 @@ def _cmd_weights_fetch(args: argparse.Namespace) -> int:
 
 
 def _cmd_splits(args: argparse.Namespace) -> int:
-    from heritage_core.split_report import write_splits_and_report
+    from heritage_core.splits.report import write_splits_and_report
 
     paths = write_splits_and_report(
         args.cache, args.out, args.protocol, args.seeds, tuple(args.fractions), args.min_items
@@ -68,7 +68,7 @@ def _cmd_splits(args: argparse.Namespace) -> int:
 
 def _cmd_metrics_summarise(args: argparse.Namespace) -> int:
     from heritage_core.runs import atomic_write_text
-    from heritage_core.stats import summarise_counts
+    from heritage_core.evaluation.stats import summarise_counts
 
     table = summarise_counts(args.path, n_resamples=args.resamples, ci=args.ci, method=args.method, seed=args.seed)
     if args.csv:
@@ -90,7 +90,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_paper(args: argparse.Namespace) -> int:
-    from heritage_core.paper import build_paper
+    from heritage_core.report import build_paper
 
     print(f"wrote {build_paper(args.suite, args.paper_dir, install=not args.no_install)}")
     return 0
@@ -109,7 +109,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from heritage_core.evaluate import evaluate_run, summary_table
+    from heritage_core.evaluation.evaluate import evaluate_run
+    from heritage_core.evaluation.store import summary_table
 
     out = evaluate_run(args.run_dir, partitions=args.partitions, score_cache=args.score_cache,
                        consistent=args.consistent, device=args.device, smoke=args.smoke,
@@ -119,7 +120,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_dg(args: argparse.Namespace) -> int:
-    from heritage_core.dg import check_dg_params, run_dg_analysis
+    from heritage_core.evaluation.analysis import check_dg_params, run_dg_analysis
 
     params = check_dg_params(suite_dir=args.suite_dir or "", run_dirs=args.run_dirs or [], output_dir=args.output_dir,
                              n_resamples=args.resamples, n_permutations=args.permutations, seed=args.seed,
@@ -313,7 +314,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     quiet_environment()
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["suite"]:  # the suite runner owns its parser (argparse.REMAINDER cannot pass on --help)
-        from heritage_core.suite import main as suite_main
+        from heritage_core.suite.runner import main as suite_main
 
         return suite_main(argv[1:])
     args = build_parser().parse_args(argv)

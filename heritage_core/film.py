@@ -10,16 +10,16 @@ Protocol of :func:`run_leave_one_scan_out`, for each scan in turn:
 
 1. **Train** a :class:`~heritage_core.models.HierarchicalUPerNet` (random initialisation unless
    ``pretrained`` names a local weights file) on the three other scans at their native resolution, on
-   the binary head only (:class:`~heritage_core.losses.DiceFocalLoss`): ``epochs`` x ``crops_per_epoch``
+   the binary head only (:class:`~heritage_core.train.losses.DiceFocalLoss`): ``epochs`` x ``crops_per_epoch``
    random square crops of ``crop_px``, a share ``damage_crop_fraction`` of them centred on a random damage
    pixel (damage is too rare for uniform crops to show it), random flips and 90° rotations, AdamW with a
    linear warm-up and cosine decay (:func:`heritage_core.train.warmup_cosine`).
-2. **Predict** the held-out scan with sliding windows (:func:`heritage_core.inference.predict_logits`,
+2. **Predict** the held-out scan with sliding windows (:func:`heritage_core.models.tiled.predict_logits`,
    tiles of ``tile_px`` with ``overlap``); a pixel is damage where the binary head's argmax is 1.
 3. **Score** the damage class: IoU, F1 (= Dice), precision and recall from the summed true positives,
    false positives and false negatives. Pixel accuracy is not reported (damage is ~0.1 % of the pixels).
    The 95 % interval resamples the scan's non-overlapping ``score_tile_px`` tiles with replacement
-   (percentile bootstrap, :func:`heritage_core.stats.bootstrap_ci`), so it reflects how the errors are
+   (percentile bootstrap, :func:`heritage_core.evaluation.resample.bootstrap_ci`), so it reflects how the errors are
    spread over the scan.
 
 Rows ``mean`` (the unweighted mean of the four scans, with the standard error over scans, ddof=1) and
@@ -44,11 +44,12 @@ from PIL import Image
 
 from heritage_core.data.loader import normalise_image
 from heritage_core.errors import ConfigError, DataError
-from heritage_core.inference import predict_logits
-from heritage_core.losses import DiceFocalLoss
+from heritage_core.models.tiled import predict_logits
+from heritage_core.train.losses import DiceFocalLoss
 from heritage_core.models import create_model
 from heritage_core.runs import atomic_write_bytes, atomic_write_json, atomic_write_text, git_commit, package_versions
-from heritage_core.stats import bootstrap_ci, mean_se
+from heritage_core.evaluation.resample import bootstrap_ci
+from heritage_core.evaluation.stats import mean_se
 
 __all__ = [
     "FILM_METRICS",

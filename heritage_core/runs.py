@@ -14,24 +14,31 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "utc_timestamp",
     "quiet_environment",
     "atomic_write_text",
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_dir",
     "read_json",
-    "sha256_bytes",
     "hub_snapshot_revision",
     "sha256_file",
     "params_hash",
     "git_commit",
     "package_versions",
 ]
+
+
+def utc_timestamp(timespec: str = "seconds") -> str:
+    """The current time in UTC as ISO 8601, e.g. ``2026-12-02T13:54:15+00:00`` (``timespec`` as in
+    :meth:`datetime.isoformat`: ``seconds`` for records, ``microseconds`` for step timings)."""
+    return datetime.now(timezone.utc).isoformat(timespec=timespec)
 
 
 def quiet_environment() -> None:
@@ -121,11 +128,6 @@ def atomic_dir(path: str | Path, *, replace: bool = True) -> Iterator[Path]:
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(tmp, path)
-
-
-def sha256_bytes(data: bytes) -> str:
-    """Hex SHA-256 of ``data``."""
-    return hashlib.sha256(data).hexdigest()
 
 
 def hub_snapshot_revision(path: str | Path) -> str | None:

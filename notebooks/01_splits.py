@@ -24,7 +24,7 @@
 # * The remaining items go to `train` / `val` / `id_test` by source group (the index column `group`), so no group
 #   is in two partitions, stratified at group level by content (by material for `lomaterial`).
 # * The rules (groups that span domains, stratification, fold names) are in the docstring of
-#   `heritage_core.splits`; the counting rules of the report in `heritage_core.split_report`.
+#   `heritage_core.splits.protocols`; the counting rules of the report in `heritage_core.splits.report`.
 #
 # Outputs, all under `output_dir`: one manifest per fold and seed, `{protocol}_seed{seed}_{fold}.json`; under
 # `output_dir/report`: the tidy CSV tables (every seed), the LaTeX table and the composition figure (first seed),
@@ -53,9 +53,12 @@ smoke = False  # True: first split seed only, for a quick check
 # %%
 from IPython.display import Image
 
-from heritage_core import split_report, splits
+from heritage_core.data.prepare import prepare_dataset
+from heritage_core.splits import protocols as splits
+from heritage_core.splits import report as split_report
+from heritage_core.splits.params import check_split_params
 
-params = splits.check_split_params(
+params = check_split_params(
     cache_dir=cache_dir, source_dir=source_dir, synthetic_n=synthetic_n, synthetic_seed=synthetic_seed,
     max_side_px=max_side_px, protocol=protocol, seeds=seeds, fractions=fractions, min_items=min_items,
     output_dir=output_dir, smoke=smoke, synthetic_min_mark_px=synthetic_min_mark_px,
@@ -68,12 +71,12 @@ params
 # Items per material and content. Small cells stay small in every split: the report below shows where.
 
 # %%
-cache = splits.prepare_dataset(
+cache = prepare_dataset(
     params.cache_dir, params.source_dir, params.synthetic_n, params.synthetic_seed, params.max_side_px,
     params.synthetic_min_mark_px,
 )
 if params.score_cache_dir is not None:
-    splits.prepare_dataset(params.score_cache_dir, params.source_dir, 0, 0, params.score_max_side_px)
+    prepare_dataset(params.score_cache_dir, params.source_dir, 0, 0, params.score_max_side_px)
 split_report.domain_counts(cache.index)
 
 # %% [markdown]

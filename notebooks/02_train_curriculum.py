@@ -73,7 +73,7 @@ force = False  # True: retrain a finished run, or overwrite a run dir made with 
 progress = True  # tqdm progress bars
 
 # %%
-from heritage_core.plan import check_notebook_inputs
+from heritage_core.suite.plan import check_notebook_inputs
 
 check_notebook_inputs("02_train_curriculum", cache_dir=cache_dir, manifest_path=manifest_path)
 
@@ -84,7 +84,7 @@ from IPython.display import Image
 
 from heritage_core.runs import quiet_environment
 from heritage_core.train import make_config, read_history, train_run
-from heritage_core.train_plots import plot_history, run_summary, stage_table
+from heritage_core.report.train_plots import plot_history, run_summary, stage_table
 
 quiet_environment()
 config = make_config(

@@ -30,7 +30,7 @@
 #   derived from fine); `*_from_fine` are always derived from the fine argmax; `*_consistent` (with
 #   `consistent = True`) take the best root-to-leaf path. Items labelled only at the binary level are scored on the
 #   binary level only.
-# * **Scores.** One definition (`heritage_core.metrics.reduce_counts`): per-class IoU = ΣI / ΣU over the images of a
+# * **Scores.** One definition (`heritage_core.evaluation.metrics.reduce_counts`): per-class IoU = ΣI / ΣU over the images of a
 #   partition; mIoU is the mean over the classes with ΣU > 0. Intervals are 95 % image-level percentile bootstraps.
 #   The violation rate counts scored pixels where the independent heads disagree with the hierarchy.
 # * `ood_test` is empty for the `random` protocol: it is skipped and recorded as skipped.
@@ -52,12 +52,13 @@ figures_dir = ""  # folder for the figures and per-class CSVs; empty: <run_dir>/
 smoke = False  # True: first 4 images per partition and 100 resamples, for a quick check
 
 # %%
-from heritage_core.plan import check_notebook_inputs
+from heritage_core.suite.plan import check_notebook_inputs
 
 check_notebook_inputs("03_evaluate", run_dir=run_dir, score_cache=score_cache)
 
 # %%
-from heritage_core import evaluate, widgets
+from heritage_core.evaluation import evaluate, store
+from heritage_core.report import widgets
 from heritage_core.runs import quiet_environment
 
 quiet_environment()
@@ -81,7 +82,7 @@ result = evaluate.evaluate_run(**params.run_kwargs())
 # models only).
 
 # %%
-evaluate.summary_table(result["metrics"])
+store.summary_table(result["metrics"])
 
 # %% [markdown]
 # ## Per-class scores and confusion matrices

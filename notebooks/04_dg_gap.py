@@ -44,18 +44,19 @@ static_widgets = None  # inspector mode: True static figure + table, False widge
 smoke = False  # True: 200 resamples and permutations, for a quick check
 
 # %%
-from heritage_core.plan import check_notebook_inputs
+from heritage_core.suite.plan import check_notebook_inputs
 
 check_notebook_inputs("04_dg_gap", suite_dir=suite_dir)
 
 # %%
 import pandas as pd
 
-from heritage_core import dg, widgets
+from heritage_core.evaluation import analysis, dg
+from heritage_core.report import widgets
 from heritage_core.runs import quiet_environment
 
 quiet_environment()
-params = dg.check_dg_params(
+params = analysis.check_dg_params(
     suite_dir=suite_dir, run_dirs=run_dirs, output_dir=output_dir, n_resamples=n_resamples,
     n_permutations=n_permutations, seed=seed, heads=heads, static_widgets=static_widgets, smoke=smoke,
 )
@@ -110,7 +111,7 @@ dg.summarise_comparisons(comparisons)
 # across training randomness, and the training budget of every variant.
 
 # %%
-headline_paths = dg.write_headline(params.runs, params.output_dir, heads=params.heads, n_resamples=params.n_resamples,
+headline_paths = analysis.write_headline(params.runs, params.output_dir, heads=params.heads, n_resamples=params.n_resamples,
                                    n_permutations=params.n_permutations, seed=params.seed)
 headline = pd.read_csv(headline_paths["headline"]).fillna({"fold": ""})
 headline[headline["fold"] == ""]

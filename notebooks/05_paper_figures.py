@@ -25,7 +25,7 @@
 # * **Formatting rule.** Percent with one decimal; every interval is a 95 % interval written `[low, high]`;
 #   undefined values (a class absent from labels and predictions) are `--` in tables and grey "n/a" cells in
 #   figures; the absent-class rule is in every caption. Means are over folds within each seed, then over seeds;
-#   each caption names the interval rule used (`heritage_core.paper.aggregate`).
+#   each caption names the interval rule used (`heritage_core.report.aggregate`).
 # * **Outputs**, all under `output_dir/<suite>/`: `numbers.tex` (`\newcommand`s such as `\CurriculumOODmIoU`),
 #   `tables/*.tex` (+ `.csv`), `figures/*.pdf` (+ `.png`), each with a provenance sidecar `.json` (suite, run
 #   ids, git commit, sources and their SHA-256). PNG copies of the figures go to `figures_dir`.
@@ -52,7 +52,7 @@ n_resamples = 1000  # bootstrap resamples and permutations, used only when the s
 smoke = False  # True: one example image, at most 200 resamples, smaller PNGs (quick check)
 
 # %%
-from heritage_core.plan import check_notebook_inputs
+from heritage_core.suite.plan import check_notebook_inputs
 
 check_notebook_inputs("05_paper_figures", suite_dir=suite_dir, results_dir=results_dir)
 

@@ -73,7 +73,7 @@ def tiny_suite(synthetic_cache: Path, base: Path) -> TinySuite:
     """Build (once per ``base``) the tiny suite described in the module docstring."""
     if base in _BUILT:
         return _BUILT[base]
-    from heritage_core.splits import make_splits, write_manifests
+    from heritage_core.splits.protocols import make_splits, write_manifests
     from heritage_core.train import make_config, train_run
 
     root = base / "tiny_suite"
@@ -106,7 +106,7 @@ def evaluated_suite(synthetic_cache: Path, base: Path) -> tuple[TinySuite, dict[
     """The tiny suite with every run evaluated once; returns it and each run's ``evaluate_run`` result."""
     suite = tiny_suite(synthetic_cache, base)
     if base not in _EVALUATED:
-        from heritage_core.evaluate import evaluate_run
+        from heritage_core.evaluation.evaluate import evaluate_run
 
         _EVALUATED[base] = {
             name: evaluate_run(run_dir, consistent=name != "flat",

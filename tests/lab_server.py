@@ -1,6 +1,6 @@
 """`make lab`'s server for the tests: started as `make lab` starts it, stopped with every process it started.
 
-``running_lab(folder)`` runs ``python -m heritage_core.lab`` (the command behind ``make lab``) on 127.0.0.1,
+``running_lab(folder)`` runs ``python -m heritage_core.suite.lab`` (the command behind ``make lab``) on 127.0.0.1,
 a free port and a token, with Jupyter's user folders (settings, workspaces, runtime files, the notebook
 signing key) under ``folder`` so that the test neither reads nor writes the user's. It yields a
 :class:`LabServer` once the REST API answers. On exit it stops the server (which shuts its kernels down)
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from heritage_core.lab import PROJECT_ROOT
+from heritage_core.suite.lab import PROJECT_ROOT
 
 #: Seconds the server gets to answer its REST API, and to stop after SIGTERM.
 START_S = 90
@@ -94,12 +94,12 @@ def _zombie(pid: int) -> bool:
 
 @contextlib.contextmanager
 def running_lab(folder: Path, token: str = "heritage-test-token") -> Iterator[LabServer]:
-    """Run ``python -m heritage_core.lab --no-browser`` on a free loopback port (module docstring)."""
+    """Run ``python -m heritage_core.suite.lab --no-browser`` on a free loopback port (module docstring)."""
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = dict(os.environ, JUPYTER_CONFIG_DIR=str(folder / "config"), JUPYTER_DATA_DIR=str(folder / "data"),
                JUPYTER_RUNTIME_DIR=str(folder / "runtime"))
-    command = [sys.executable, "-m", "heritage_core.lab", "--port", str(port), "--token", token, "--no-browser",
+    command = [sys.executable, "-m", "heritage_core.suite.lab", "--port", str(port), "--token", token, "--no-browser",
                "--ServerApp.port_retries=0"]
     with open(folder / "server.log", "wb") as log:
         process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)

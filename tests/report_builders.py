@@ -6,13 +6,13 @@
   cache, split seed 0);
 * ``runs/<fold>/<variant>/convnext_atto/seed<k>/`` for the four ablation variants: ``run.json`` (status
   finished), ``history.csv`` written with the trainer's own :func:`heritage_core.train.rundir.write_history`
-  (stages from ``configs/variants.yaml``, 10 epochs in all), and ``eval/`` as :func:`heritage_core.evaluate.
-  evaluate_run` writes it: per-image counts scored with :class:`heritage_core.metrics.SegCounts` from the
+  (stages from ``configs/variants.yaml``, 10 epochs in all), and ``eval/`` as :func:`heritage_core.evaluation.evaluate.
+  evaluate_run` writes it: per-image counts scored with :class:`heritage_core.evaluation.metrics.SegCounts` from the
   cache's real masks and a *simulated* prediction (the mask with 8 px blocks replaced at a variant-specific
-  rate), ``metrics.json`` from :func:`heritage_core.evaluate.partition_metrics`, ``eval.json`` and the
+  rate), ``metrics.json`` from :func:`heritage_core.evaluation.scores.partition_metrics`, ``eval.json`` and the
   stored prediction masks ``<partition>_pred.npz`` (documented layout);
 * ``results/results.{csv,parquet}`` and ``results/comparisons.csv`` from the real
-  :func:`heritage_core.dg.collect_results` and :func:`heritage_core.dg.compare_variants`.
+  :func:`heritage_core.evaluation.dg.collect_results` and :func:`heritage_core.evaluation.dg.compare_variants`.
 
 Built once per (base folder, name) and shared by the test files. :func:`paper_assets` then writes the
 suite's paper assets (notebook 05's output) next to a copy of ``paper/main.tex`` once per folder.
@@ -29,11 +29,15 @@ import numpy as np
 import torch
 
 from heritage_core.data.cache import open_cache
-from heritage_core.dg import collect_results, compare_variants, write_comparisons, write_headline, write_results
-from heritage_core.evaluate import BASE_HEAD, EVAL_FORMAT, label_targets, partition_metrics
-from heritage_core.metrics import ABSENT_CLASS_RULE, SegCounts, save_counts
+from heritage_core.evaluation.analysis import write_headline
+from heritage_core.evaluation.dg import collect_results, compare_variants, write_comparisons, write_results
+from heritage_core.evaluation.evaluate import label_targets
+from heritage_core.evaluation.scores import partition_metrics
+from heritage_core.evaluation.store import BASE_HEAD, EVAL_FORMAT
+from heritage_core.evaluation.metrics import ABSENT_CLASS_RULE, SegCounts
+from heritage_core.evaluation.store import save_counts
 from heritage_core.runs import atomic_write_json, params_hash
-from heritage_core.splits import make_splits, write_manifests
+from heritage_core.splits.protocols import make_splits, write_manifests
 from heritage_core.taxonomy import IGNORE_INDEX, default_taxonomy
 from heritage_core.train.config import load_variants
 from heritage_core.train.rundir import HISTORY_COLUMNS, write_history

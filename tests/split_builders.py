@@ -8,7 +8,7 @@ import pandas as pd
 import yaml
 
 from heritage_core.data.cache import INDEX_COLUMNS, compute_fingerprint
-from heritage_core.split_report import ClassHistograms
+from heritage_core.splits.report import ClassHistograms
 
 FACTS = Path(__file__).resolve().parents[1].parent / "shared" / "artefact_facts.yaml"
 

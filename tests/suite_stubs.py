@@ -7,7 +7,7 @@ from typing import Any
 
 import nbformat
 
-from heritage_core.plan import NOTEBOOKS, SuitePlan
+from heritage_core.suite.plan import NOTEBOOKS, SuitePlan
 
 #: Set this environment variable to a substring of a run_dir to make the stub 02 fail for that run.
 FAIL_ENV = "HERITAGE_STUB_FAIL"

@@ -1,12 +1,13 @@
-"""Tests of heritage_core.across_runs: the hierarchical bootstrap over seeds and images, the sign-flip test."""
+"""Tests of heritage_core.evaluation.across_runs: the hierarchical bootstrap over seeds and images, the sign-flip test."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from heritage_core.across_runs import BootUnit, describe_hierarchical, hierarchical_bootstrap, sign_flip_test
+from heritage_core.evaluation.across_runs import BootUnit, describe_hierarchical, hierarchical_bootstrap, sign_flip_test
 from heritage_core.errors import DataError
-from heritage_core.stats import bootstrap_ci, mean_iou, simulate_counts
+from count_builders import simulate_counts
+from heritage_core.evaluation.resample import bootstrap_ci, mean_iou
 
 
 def unit(seed: int, key: str, counts) -> BootUnit:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from benchmarks.bench_calibration import calibrate, draw_counts
-from heritage_core.stats import common_classes, gap_ci
+from heritage_core.evaluation.stats import common_classes, gap_ci
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Tests of heritage_core.dg: the tidy results table, the DG gap, paired comparisons and fold/seed summaries."""
+"""Tests of heritage_core.evaluation.dg: the tidy results table, the DG gap, paired comparisons and fold/seed summaries."""
 from __future__ import annotations
 
 import math
@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 
 from eval_builders import ENCODER, N_RESAMPLES, evaluated_suite
-from heritage_core import dg
+from heritage_core.evaluation import analysis, dg
 from heritage_core.errors import ConfigError, RunError
-from heritage_core.metrics import load_counts
-from heritage_core.stats import gap_ci, holm, mean_iou
+from heritage_core.evaluation.store import load_counts
+from heritage_core.evaluation.stats import gap_ci, holm
 
 
 @pytest.fixture(scope="module")
@@ -165,11 +165,11 @@ def test_find_run_dirs_and_parameter_errors(suite, tmp_path: Path) -> None:
     with pytest.raises(RunError, match="no run directories"):
         dg.find_run_dirs(tmp_path)
     with pytest.raises(ConfigError, match="exactly one of suite_dir"):
-        dg.check_dg_params(suite_dir=suite.suite_dir, run_dirs=[suite.runs["flat"]], output_dir=tmp_path)
+        analysis.check_dg_params(suite_dir=suite.suite_dir, run_dirs=[suite.runs["flat"]], output_dir=tmp_path)
     with pytest.raises(ConfigError, match="heads"):
-        dg.check_dg_params(suite_dir=suite.suite_dir, output_dir=tmp_path, heads=["medium"])
-    params = dg.check_dg_params(run_dirs=[str(suite.runs["flat"])], output_dir=tmp_path, smoke=True)
-    assert params.n_resamples == dg.SMOKE_RESAMPLES and params.runs == [suite.runs["flat"]]
+        analysis.check_dg_params(suite_dir=suite.suite_dir, output_dir=tmp_path, heads=["medium"])
+    params = analysis.check_dg_params(run_dirs=[str(suite.runs["flat"])], output_dir=tmp_path, smoke=True)
+    assert params.n_resamples == analysis.SMOKE_RESAMPLES and params.runs == [suite.runs["flat"]]
 
 
 def test_unevaluated_runs_warn_or_raise(suite, tmp_path: Path) -> None:
@@ -184,8 +184,8 @@ def test_unevaluated_runs_warn_or_raise(suite, tmp_path: Path) -> None:
 
 
 def test_run_dg_analysis_writes_every_table(suite, tmp_path: Path) -> None:
-    params = dg.check_dg_params(suite_dir=suite.suite_dir, output_dir=tmp_path, smoke=True)
-    paths = dg.run_dg_analysis(params)
+    params = analysis.check_dg_params(suite_dir=suite.suite_dir, output_dir=tmp_path, smoke=True)
+    paths = analysis.run_dg_analysis(params)
     assert sorted(p.name for p in paths.values()) == ["budgets.csv", "comparisons.csv", "gaps.csv", "headline.csv",
                                                       "headline_comparisons.csv", "results.csv", "results.parquet",
                                                       "summary.csv"]

@@ -1,4 +1,4 @@
-"""Tests of heritage_core.evaluate: label routing, predictions per scored head, the eval/ files of a tiny run."""
+"""Tests of heritage_core.evaluation.evaluate: label routing, predictions per scored head, the eval/ files of a tiny run."""
 from __future__ import annotations
 
 import math
@@ -11,12 +11,14 @@ import torch
 from torch import nn
 
 from eval_builders import BINARY_IDS, evaluated_suite
-from heritage_core import evaluate as ev
+from heritage_core.evaluation import evaluate as ev
+from heritage_core.evaluation import store
 from heritage_core.data.cache import open_cache
 from heritage_core.errors import ConfigError, DataError, RunError
-from heritage_core.metrics import load_counts, reduce_counts
+from heritage_core.evaluation.metrics import reduce_counts
+from heritage_core.evaluation.store import load_counts
 from heritage_core.runs import atomic_write_json, read_json
-from heritage_core.splits import load_manifest
+from heritage_core.splits.protocols import load_manifest
 from heritage_core.taxonomy import IGNORE_INDEX, default_taxonomy
 
 TAX = default_taxonomy()
@@ -125,12 +127,12 @@ def test_evaluate_run_writes_counts_with_ids_per_head(suite, name: str) -> None:
         assert list(counts) == list(heads)
         expected = manifest.partitions[part][: ev.SMOKE_MAX_IMAGES]
         for head, c in counts.items():
-            level = ev.BASE_HEAD[head]
+            level = store.BASE_HEAD[head]
             want = expected if level == "binary" else [i for i in expected if i not in BINARY_IDS]
             assert c.ids == want, (part, head)
             assert c.intersection.shape == (len(want), TAX.num_classes[level]) and c.confusion.shape == (
                 TAX.num_classes[level],) * 2
-        preds = ev.load_predictions(run_dir / "eval" / f"{part}_pred.npz")
+        preds = store.load_predictions(run_dir / "eval" / f"{part}_pred.npz")
         assert preds["ids"] == expected and len(preds["fine"]) == len(expected)
         for k, (h, w) in enumerate(preds["shape"]):
             assert preds["fine"][k].shape == ev.downsample_labels(np.zeros((h, w), np.uint8), 256).shape
@@ -190,7 +192,7 @@ def test_random_protocol_skips_and_records_empty_ood(suite) -> None:
     assert "random protocol" in info["partitions"]["ood_test"]["reason"]
     assert "skipped" in metrics["partitions"]["ood_test"]
     assert not (tiny.runs["random"] / "eval" / "ood_test.npz").exists()
-    table = ev.summary_table(metrics)
+    table = store.summary_table(metrics)
     assert table[table["partition"] == "ood_test"]["n_images"].tolist() == [0]
 
 
@@ -255,16 +257,16 @@ def test_bad_parameters_name_themselves(suite) -> None:
 
 def test_stored_prediction_maps_fine_to_the_derived_heads(suite) -> None:
     tiny, _ = suite
-    preds = ev.load_predictions(tiny.runs["hierarchical"] / "eval" / "id_test_pred.npz")
+    preds = store.load_predictions(tiny.runs["hierarchical"] / "eval" / "id_test_pred.npz")
     fine = preds["fine"][0]
-    np.testing.assert_array_equal(ev.stored_prediction(preds, "coarse_from_fine", 0),
+    np.testing.assert_array_equal(store.stored_prediction(preds, "coarse_from_fine", 0),
                                   TAX.map_labels(fine, "fine", "coarse"))
-    np.testing.assert_array_equal(ev.stored_prediction(preds, "binary", 0), preds["binary"][0])
-    np.testing.assert_array_equal(ev.stored_prediction(preds, "binary_consistent", 0),
+    np.testing.assert_array_equal(store.stored_prediction(preds, "binary", 0), preds["binary"][0])
+    np.testing.assert_array_equal(store.stored_prediction(preds, "binary_consistent", 0),
                                   TAX.map_labels(preds["fine_consistent"][0], "fine", "binary"))
-    flat = ev.load_predictions(tiny.runs["flat"] / "eval" / "id_test_pred.npz")
+    flat = store.load_predictions(tiny.runs["flat"] / "eval" / "id_test_pred.npz")
     with pytest.raises(DataError, match="consistent=True"):
-        ev.stored_prediction(flat, "fine_consistent", 0)
+        store.stored_prediction(flat, "fine_consistent", 0)
 
 
 def test_a_score_cache_scores_the_same_predictions_at_a_larger_side(synthetic_source: Path, tmp_path: Path) -> None:

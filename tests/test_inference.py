@@ -1,4 +1,4 @@
-"""Tests of heritage_core.inference: tile placement, overlap averaging, output size, precision."""
+"""Tests of heritage_core.models.tiled: tile placement, overlap averaging, output size, precision."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,8 +8,8 @@ from torch import nn
 
 from heritage_core.data.loader import normalise_image
 from heritage_core.errors import ConfigError, DataError, ModelError
-from heritage_core.inference import precision_name, predict_logits, tile_origins
-from heritage_core.losses import HierarchicalLoss
+from heritage_core.models.tiled import precision_name, predict_logits, tile_origins
+from heritage_core.train.losses import HierarchicalLoss
 
 
 class ImageHeads(nn.Module):

@@ -1,4 +1,4 @@
-"""`make lab` (heritage_core.lab): the command, the settings, the contents manager and the running server.
+"""`make lab` (heritage_core.suite.lab): the command, the settings, the contents manager and the running server.
 
 The browser test of the same server is tests/test_lab_browser.py.
 """
@@ -17,7 +17,7 @@ import nbformat
 import pytest
 from ipykernel.ipkernel import IPythonKernel
 
-from heritage_core import lab
+from heritage_core.suite import lab
 from lab_server import processes_naming, running_lab
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,15 +26,15 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_make_lab_runs_the_project_server() -> None:
     dry = subprocess.run(["make", "-n", "-s", "lab", "LAB_PORT=8890", "LAB_ARGS=--no-browser"], cwd=ROOT,
                          capture_output=True, text=True, check=True).stdout
-    assert "-m heritage_core.lab --port 8890 --no-browser" in dry
+    assert "-m heritage_core.suite.lab --port 8890 --no-browser" in dry
 
 
 def test_lab_command_listens_on_loopback_with_the_current_token_option() -> None:
     command = lab.lab_command(port=8890, token="t0k", extra_args=["--no-browser"])
     assert command[:4] == [sys.executable, "-m", "jupyter", "lab"] and command[-1] == "--no-browser"
     for option in ("--ServerApp.ip=127.0.0.1", "--ServerApp.port=8890", f"--ServerApp.root_dir={ROOT}",
-                   "--ServerApp.kernel_manager_class=heritage_core.lab.ProjectRootKernelManager",
-                   "--ServerApp.contents_manager_class=heritage_core.lab.ProjectContentsManager",
+                   "--ServerApp.kernel_manager_class=heritage_core.suite.lab.ProjectRootKernelManager",
+                   "--ServerApp.contents_manager_class=heritage_core.suite.lab.ProjectContentsManager",
                    f"--LabApp.app_settings_dir={lab.SETTINGS_DIR}", "--LabApp.news_url=None",
                    "--IdentityProvider.token=t0k"):
         assert option in command

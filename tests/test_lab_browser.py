@@ -1,6 +1,6 @@
 """JupyterLab as a user meets it: `make lab`'s server and notebook 04 in headless Chromium.
 
-The test starts the server `make lab` starts (tests/lab_server.py: ``python -m heritage_core.lab`` on
+The test starts the server `make lab` starts (tests/lab_server.py: ``python -m heritage_core.suite.lab`` on
 127.0.0.1, a free port and a token), opens ``notebooks/04_dg_gap.ipynb`` from the project, checks that opening
 and saving it change no byte, points it at the tiny finished suite of tests/eval_builders.py by inserting a
 cell after its parameters (as papermill does), runs all cells, and changes each control of the per-class IoU

@@ -1,4 +1,4 @@
-"""Tests of heritage_core.losses with values worked out by hand on 4-pixel examples."""
+"""Tests of heritage_core.train.losses with values worked out by hand on 4-pixel examples."""
 from __future__ import annotations
 
 import math
@@ -11,7 +11,7 @@ from test_loader import write_cache
 
 from heritage_core.data.loader import SegmentationDataset
 from heritage_core.errors import ConfigError, DataError, ModelError
-from heritage_core.losses import (
+from heritage_core.train.losses import (
     DiceFocalLoss,
     HierarchicalLoss,
     class_weights_from_counts,

@@ -1,4 +1,4 @@
-"""Tests of heritage_core.metrics: hand-worked scores, torchmetrics agreement, per-image store, npz round trip."""
+"""Tests of heritage_core.evaluation.metrics: hand-worked scores, torchmetrics agreement, per-image store, npz round trip."""
 from __future__ import annotations
 
 import math
@@ -8,18 +8,17 @@ import pytest
 import torch
 
 from heritage_core.errors import ConfigError, DataError
-from heritage_core.metrics import (
+from heritage_core.evaluation.metrics import (
     ABSENT_CLASS_RULE,
     COUNT_KEYS,
     SegCounts,
     accumulate_counts,
     all_clean_counts,
-    load_counts,
     normalise_confusion,
     reduce_by_group,
     reduce_counts,
-    save_counts,
 )
+from heritage_core.evaluation.store import load_counts, save_counts
 
 # Two 2x3 images, 4 classes. Class 2 is predicted once but never labelled (IoU 0, Acc undefined); class 3
 # appears nowhere (everything undefined, left out of the means). 255 pixels are never scored, whatever

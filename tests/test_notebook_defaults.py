@@ -14,8 +14,8 @@ import papermill
 import pytest
 
 from heritage_core.errors import ConfigError
-from heritage_core.plan import DEMO_SUITE, EXECUTION_PARAMETERS, NOTEBOOKS, check_notebook_inputs, plan_suite
-from heritage_core.profiles import load_profile
+from heritage_core.suite.plan import DEMO_SUITE, EXECUTION_PARAMETERS, NOTEBOOKS, check_notebook_inputs, plan_suite
+from heritage_core.suite.profiles import load_profile
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_STEPS = plan_suite(load_profile(ROOT / "parameters" / "demo.yaml"), root=ROOT).steps

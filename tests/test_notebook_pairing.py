@@ -7,7 +7,7 @@ import jupytext
 import nbformat
 import pytest
 
-from heritage_core.lab import KERNELSPEC
+from heritage_core.suite.lab import KERNELSPEC
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 
@@ -50,7 +50,7 @@ def test_notebook_matches_its_py_percent_twin(ipynb: Path) -> None:
 def test_notebook_is_committed_clean(ipynb: Path) -> None:
     notebook = nbformat.read(ipynb, as_version=4)
     # exactly the kernelspec `make lab` registers, and no language_info (a machine's Python version): opening
-    # the notebook in JupyterLab then leaves its metadata as it is (heritage_core/lab.py)
+    # the notebook in JupyterLab then leaves its metadata as it is (heritage_core/suite/lab.py)
     assert notebook.metadata.get("kernelspec") == KERNELSPEC
     assert "language_info" not in notebook.metadata
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]

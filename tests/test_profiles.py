@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from heritage_core.errors import ConfigError
-from heritage_core.profiles import (
+from heritage_core.suite.profiles import (
     PROFILE_DIR,
     GridCell,
     load_profile,
@@ -185,7 +185,7 @@ def test_film_profile_defaults_are_the_film_recipe() -> None:
     import dataclasses
 
     from heritage_core.film import FilmParams
-    from heritage_core.profiles import FilmSpec
+    from heritage_core.suite.profiles import FilmSpec
 
     recipe = {f.name: f.default for f in dataclasses.fields(FilmParams)}
     spec = {f.name: f.default for f in dataclasses.fields(FilmSpec) if f.name != "film_dir"}

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 from report_builders import VARIANTS, finished_suite, paper_assets
 
-from heritage_core import paper, report
-from heritage_core.dg import VARIANT_ORDER
+from heritage_core import report
+from heritage_core.evaluation.dg import VARIANT_ORDER
 from heritage_core.errors import ConfigError, RunError
 from heritage_core.runs import sha256_file
 from heritage_core.taxonomy import default_taxonomy
@@ -112,7 +112,7 @@ def test_heatmap_and_confusion_show_absent_classes_as_na(loaded: report.SuiteRes
 def test_assets_have_provenance_and_png_copies(built: tuple) -> None:
     suite, assets, paper_dir = built
     out = paper_dir / "generated" / suite.name
-    assert all((out / rel).is_file() for rel in paper.REQUIRED_ASSETS)
+    assert all((out / rel).is_file() for rel in report.REQUIRED_ASSETS)
     assert set(assets) == {f"tables/{t}" for t in ("main_results", "per_fold", "per_class", "per_class_gap",
                                                    "ablation")} | {
         "numbers"} | {f"figures/{f}" for f in report.FIGURES}
@@ -149,10 +149,10 @@ def test_several_encoders_share_the_main_table_and_the_rest_shows_one(synthetic_
     main = tables["main_results"].read_text()
     assert "\\begin{table*}" in main and main.index("mit\\_b0") < main.index("convnext\\_atto")
     assert "convnext" not in tables["per_fold"].read_text()
-    macros = paper.parse_numbers_tex(report.write_numbers(loaded).read_text())
+    macros = report.parse_numbers_tex(report.write_numbers(loaded).read_text())
     frame = pd.read_csv(tmp_path / "duo" / "tables" / "main_results.csv").set_index(["encoder", "variant", "partition"])
-    assert macros["CurriculumOODmIoU"] == paper.format_percent(frame.loc[("mit_b0", "curriculum", "ood_test"), "mean"])
-    assert macros["CurriculumOODmIoUConvnextAtto"] == paper.format_percent(
+    assert macros["CurriculumOODmIoU"] == report.format_percent(frame.loc[("mit_b0", "curriculum", "ood_test"), "mean"])
+    assert macros["CurriculumOODmIoUConvnextAtto"] == report.format_percent(
         frame.loc[("convnext_atto", "curriculum", "ood_test"), "mean"])
     record = json.loads((tmp_path / "duo" / "tables" / "main_results.json").read_text())
     assert len(record["run_ids"]) == 2 * len(VARIANTS)
@@ -207,7 +207,7 @@ def test_real_pipeline_outputs_when_the_session_has_them(tmp_path_factory: pytes
                     "test_evaluate/test_dg run first); building it here would train three runs")
     import warnings
 
-    from heritage_core.dg import collect_results, write_results
+    from heritage_core.evaluation.dg import collect_results, write_results
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -215,7 +215,7 @@ def test_real_pipeline_outputs_when_the_session_has_them(tmp_path_factory: pytes
     params = report.check_report_params(suite_dir=suite_dir, results_dir=tmp_path / "results",
                                         output_dir=tmp_path / "generated", figures_dir=tmp_path / "png", smoke=True)
     report.write_paper_assets(params)
-    assert paper.missing_assets("tiny", tmp_path) == []
+    assert report.missing_assets("tiny", tmp_path) == []
     main = pd.read_csv(tmp_path / "generated" / "tiny" / "tables" / "main_results.csv")
     assert set(main["variant"]) == {"flat", "hierarchical", "all_clean"}
     assert main["n_folds"].max() == 2  # photographic_depiction and the random protocol's "all"

@@ -10,7 +10,7 @@ from torch import nn
 
 from heritage_core.data.cache import open_cache
 from heritage_core.data.loader import SegmentationDataset
-from heritage_core.evaluate import evaluate_partition
+from heritage_core.evaluation.evaluate import evaluate_partition
 from heritage_core.train.config import TrainConfig
 from heritage_core.train.loop import validate
 from tests.test_loader import write_cache

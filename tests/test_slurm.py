@@ -17,10 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from heritage_core import slurm, suite
+from heritage_core.suite import slurm
+from heritage_core.suite import runner as suite
 from heritage_core.errors import ConfigError, SuiteError
-from heritage_core.plan import plan_suite, step_state
-from heritage_core.profiles import load_profile, profile_from_dict
+from heritage_core.suite.plan import plan_suite, step_state
+from heritage_core.suite.profiles import load_profile, profile_from_dict
 from heritage_core.runs import read_json
 from suite_stubs import FAIL_ENV, write_stub_notebooks
 

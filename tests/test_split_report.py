@@ -1,4 +1,4 @@
-"""Tests of heritage_core.split_report on fake indexes with ARTeFACT's composition and fake class histograms."""
+"""Tests of heritage_core.splits.report on fake indexes with ARTeFACT's composition and fake class histograms."""
 from __future__ import annotations
 
 import warnings
@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from heritage_core import split_report
+from heritage_core.splits import report as split_report
 from heritage_core.errors import ConfigError, ManifestError
-from heritage_core.split_report import ClassHistograms, build_report, latex_table, summary_table, write_report
-from heritage_core.splits import SplitWarning, load_manifest, make_splits
+from heritage_core.splits.report import ClassHistograms, build_report, latex_table, summary_table, write_report
+from heritage_core.splits.protocols import SplitWarning, load_manifest, make_splits
 from split_builders import composition_index, facts_composition, fake_histograms, fingerprint, make_index, make_row
 
 BURN_MARKS = 14

@@ -1,4 +1,4 @@
-"""Tests of heritage_core.splits: protocols, group leakage, stratification, determinism, manifest checks."""
+"""Tests of heritage_core.splits.protocols: protocols, group leakage, stratification, determinism, manifest checks."""
 from __future__ import annotations
 
 import json
@@ -13,12 +13,13 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 
-from heritage_core import splits
+from heritage_core.data.prepare import prepare_dataset
+from heritage_core.splits import protocols as splits
 from heritage_core.errors import ConfigError, DataError, ManifestError
-from heritage_core.splits import (
+from heritage_core.splits.params import check_split_params
+from heritage_core.splits.protocols import (
     PARTITIONS,
     SplitWarning,
-    check_split_params,
     fold_slug,
     load_manifest,
     make_splits,
@@ -397,7 +398,7 @@ def test_check_split_params(tmp_path) -> None:
 
 def test_prepare_dataset_needs_something_to_build_from(tmp_path) -> None:
     with pytest.raises(DataError, match="no source_dir was given"):
-        splits.prepare_dataset(tmp_path / "cache")
+        prepare_dataset(tmp_path / "cache")
 
 
 def test_partition_counts_are_recorded(facts_index) -> None:
@@ -408,15 +409,15 @@ def test_partition_counts_are_recorded(facts_index) -> None:
 
 
 def test_prepare_dataset_opens_an_existing_cache(synthetic_cache, tmp_path) -> None:
-    cache = splits.prepare_dataset(synthetic_cache, tmp_path / "unused", synthetic_n=10)
+    cache = prepare_dataset(synthetic_cache, tmp_path / "unused", synthetic_n=10)
     assert cache.root == synthetic_cache and not (tmp_path / "unused").exists()
 
 
 def test_prepare_dataset_generates_then_ingests_and_reuses_the_source(tmp_path) -> None:
-    cache = splits.prepare_dataset(tmp_path / "cache", tmp_path / "data", synthetic_n=18, max_side_px=64)
+    cache = prepare_dataset(tmp_path / "cache", tmp_path / "data", synthetic_n=18, max_side_px=64)
     shards = sorted((tmp_path / "data" / "data").glob("*.parquet"))
     assert len(cache) == 18 and shards and max(cache.index[["height", "width"]].max()) <= 64
     stamps = [p.stat().st_mtime_ns for p in shards]
     shutil.rmtree(tmp_path / "cache")
-    again = splits.prepare_dataset(tmp_path / "cache", tmp_path / "data", synthetic_n=18, max_side_px=64)
+    again = prepare_dataset(tmp_path / "cache", tmp_path / "data", synthetic_n=18, max_side_px=64)
     assert again.fingerprint == cache.fingerprint and [p.stat().st_mtime_ns for p in shards] == stamps

@@ -1,4 +1,4 @@
-"""Tests of heritage_core.stats: bootstrap against scipy, paired tests, Holm and mean ± SE by hand."""
+"""Tests of heritage_core.evaluation.stats: bootstrap against scipy, paired tests, Holm and mean ± SE by hand."""
 from __future__ import annotations
 
 import math
@@ -8,23 +8,22 @@ import pytest
 from scipy import stats as scipy_stats
 
 from heritage_core.errors import ConfigError, DataError
-from heritage_core.metrics import SegCounts, reduce_counts, save_counts
-from heritage_core.stats import (
-    bootstrap_ci,
+from heritage_core.evaluation.metrics import SegCounts, reduce_counts
+from heritage_core.evaluation.store import save_counts
+from heritage_core.evaluation.resample import bootstrap_ci, class_iou, mean_iou
+from heritage_core.evaluation.stats import (
     bootstrap_class_iou,
     bootstrap_miou,
-    class_iou,
     describe_se,
     format_mean_se,
     gap_ci,
     holm,
-    mean_iou,
     mean_se,
     paired_bootstrap,
     paired_permutation_test,
-    simulate_counts,
     summarise_counts,
 )
+from count_builders import simulate_counts
 
 N_IMAGES, N_CLASSES = 120, 8
 

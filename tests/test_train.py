@@ -16,10 +16,10 @@ import yaml
 from heritage_core.data.cache import Cache, open_cache
 from heritage_core.data.loader import SegmentationDataset
 from heritage_core.errors import ConfigError, RunError
-from heritage_core.losses import HierarchicalLoss
-from heritage_core.metrics import SegCounts, reduce_counts
+from heritage_core.train.losses import HierarchicalLoss
+from heritage_core.evaluation.metrics import SegCounts, reduce_counts
 from heritage_core.models import create_model
-from heritage_core.splits import load_manifest
+from heritage_core.splits.protocols import load_manifest
 from heritage_core.taxonomy import HEADS, default_taxonomy
 from heritage_core.train import (
     HISTORY_COLUMNS,
@@ -37,7 +37,7 @@ from heritage_core.train import (
 )
 from heritage_core.train.checkpoint import capture_rng_state, restore_rng_state
 from heritage_core.train.config import trainable_mask
-from heritage_core.train.loop import seed_everything
+from heritage_core.train.step import seed_everything
 from train_builders import spy_cache_reads, tiny_config, write_manifest
 
 

@@ -1,4 +1,4 @@
-"""Tests of heritage_core.widgets: headless detection, colours, the static and interactive inspector."""
+"""Tests of heritage_core.report.widgets: headless detection, colours, the static and interactive inspector."""
 from __future__ import annotations
 
 import sys
@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 from eval_builders import evaluated_suite
-from heritage_core import widgets
+from heritage_core.report import panels, widgets
 from heritage_core.errors import ConfigError
-from heritage_core.evaluate import load_evaluation
-from heritage_core.metrics import ABSENT_CLASS_RULE, load_counts
+from heritage_core.evaluation.store import load_evaluation
+from heritage_core.evaluation.metrics import ABSENT_CLASS_RULE
+from heritage_core.evaluation.store import load_counts
 from heritage_core.taxonomy import default_taxonomy
 
 TAX = default_taxonomy()
@@ -52,21 +53,21 @@ def test_headless_detection(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_colours_follow_the_dataset() -> None:
     labels = np.array([[0, 3], [255, 15]], dtype=np.uint8)
-    rgb = widgets.colourise(labels, "fine")
+    rgb = panels.colourise(labels, "fine")
     assert rgb[0, 1].tolist() == TAX.fine_rgb()[3].tolist() and rgb[1, 1].tolist() == TAX.fine_rgb()[15].tolist()
     assert rgb[1, 0].tolist() == [0x5A, 0x00, 0x07]  # ignore colour
-    coarse = widgets.head_colours("coarse_from_fine")
+    coarse = panels.head_colours("coarse_from_fine")
     assert coarse[2].tolist() == TAX.fine_rgb()[3].tolist()  # Deposits takes Dust's colour
-    assert widgets.head_colours("binary").tolist() == [[0, 0, 0], [255, 255, 255]]
+    assert panels.head_colours("binary").tolist() == [[0, 0, 0], [255, 255, 255]]
     image = np.full((2, 2, 3), 100, np.uint8)
-    out = widgets.overlay(image, labels, "fine", alpha=0.5)
+    out = panels.overlay(image, labels, "fine", alpha=0.5)
     assert out[0, 0].tolist() == [100, 100, 100]  # clean shows the image
     assert out[0, 1].tolist() == np.round(0.5 * 100 + 0.5 * TAX.fine_rgb()[3]).astype(int).tolist()
 
 
 def test_image_class_scores_rank_labelled_images(suite) -> None:
     evaluation = load_evaluation(suite.runs["flat"])
-    ranking = widgets.image_class_scores(evaluation, "ood_test", "binary", 1)
+    ranking = panels.image_class_scores(evaluation, "ood_test", "binary", 1)
     counts = load_counts(suite.runs["flat"] / "eval" / "ood_test.npz")["binary"]
     labelled = [i for k, i in enumerate(counts.ids) if counts.label[k, 1] > 0]
     assert sorted(ranking["id"]) == sorted(labelled)
@@ -115,14 +116,14 @@ def test_interactive_inspector_reacts_to_the_dropdowns(suite, monkeypatch: pytes
 
 def test_bar_chart_title_fits_in_the_figure(suite) -> None:
     """The longest run names of the paper grid, wrapped at spaces: no line is cut off at the figure's edge."""
-    table = widgets.per_class_table(load_evaluation(suite.runs["hierarchical"]), "ood_test", "coarse")
+    table = panels.per_class_table(load_evaluation(suite.runs["hierarchical"]), "ood_test", "coarse")
     title = "photographic_depiction / hierarchical_staged / maxvit_tiny_tf_384 / seed 2\nood_test / coarse_consistent"
-    figure = widgets.plot_class_iou(table, title=title)
+    figure = panels.plot_class_iou(table, title=title)
     renderer = figure.canvas.get_renderer()
     box = figure.axes[0].title.get_window_extent(renderer)
     assert 0 <= box.x0 and box.x1 <= figure.bbox.width and box.y1 <= figure.bbox.height
     assert figure.axes[0].get_title().count("\n") == 2  # one more break than given
-    short = widgets.plot_class_iou(table, title="all / flat / resnet10t / seed 0\nid_test / fine")
+    short = panels.plot_class_iou(table, title="all / flat / resnet10t / seed 0\nid_test / fine")
     assert short.axes[0].get_title() == "all / flat / resnet10t / seed 0\nid_test / fine"
 
 

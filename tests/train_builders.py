@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from heritage_core.data.cache import Cache, open_cache
-from heritage_core.splits import make_splits, write_manifests
+from heritage_core.splits.protocols import make_splits, write_manifests
 
 #: The smallest settings that run every code path: convnext_atto at 32 px, 2 batches of 4 per epoch.
 TINY = {

@@ -18,7 +18,7 @@ when shrinking, bilinear when enlarging, nearest-exact for masks), colour jitter
 at a random position (black, as test-time tiles are), a random crop, flips and 90° rotations (see
 :data:`DEFAULT_AUGMENT`). Validation and
 test predict the cached image at the same scale with sliding windows of ``S`` px
-(:func:`heritage_core.inference.predict_logits`), so a 40 px object of the cache is 40 px (times the jitter)
+(:func:`heritage_core.models.tiled.predict_logits`), so a 40 px object of the cache is 40 px (times the jitter)
 in a training crop and exactly 40 px in a validation or test tile. Non-training items (``train=False``) are the
 cached image and targets unchanged (sizes vary: for inspection and tests, not for batching).
 

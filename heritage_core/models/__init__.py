@@ -11,11 +11,11 @@ from heritage_core.models.hierarchical import ARCHS as ARCHS
 from heritage_core.models.hierarchical import FlatUPerNet as FlatUPerNet
 from heritage_core.models.hierarchical import HierarchicalUPerNet as HierarchicalUPerNet
 from heritage_core.models.hierarchical import create_model as create_model
-from heritage_core.models.inference import PRED_KEYS as PRED_KEYS
-from heritage_core.models.inference import path_log_probs as path_log_probs
-from heritage_core.models.inference import predict as predict
-from heritage_core.models.inference import violation_counts as violation_counts
-from heritage_core.models.inference import violation_rate as violation_rate
+from heritage_core.models.decode import PRED_KEYS as PRED_KEYS
+from heritage_core.models.decode import path_log_probs as path_log_probs
+from heritage_core.models.decode import predict as predict
+from heritage_core.models.decode import violation_counts as violation_counts
+from heritage_core.models.decode import violation_rate as violation_rate
 from heritage_core.models.upernet import UPerNetDecoder as UPerNetDecoder
 
 __all__ = [

@@ -4,7 +4,7 @@
   (clean/damage, 2), ``coarse`` (clean + 4 damage groups, 5) and ``fine`` (16 classes).
 * :class:`FlatUPerNet` is the same network with the ``fine`` head only: the baseline at equal
   architecture. Its coarse and binary predictions are derived from the fine ones
-  (:func:`heritage_core.models.inference.predict`).
+  (:func:`heritage_core.models.decode.predict`).
 
 Module names are stable so that a trainer can freeze or re-weight by pattern: ``encoder.*``,
 ``decoder.*``, ``heads.binary.*``, ``heads.coarse.*``, ``heads.fine.*``. ``model.heads`` is an
@@ -42,18 +42,20 @@ class _UPerNetSegmenter(nn.Module):
 
     #: Architecture name, as accepted by :func:`create_model`.
     arch = ""
+    #: The heads this architecture predicts, root level first.
+    PREDICTED_HEADS: tuple[str, ...] = ()
 
     def __init__(
         self,
         encoder: str,
-        heads: tuple[str, ...],
-        num_classes: Mapping[str, int] | None,
-        decoder_channels: int,
-        pretrained: str | None,
-        img_size: int,
-        in_chans: int,
+        num_classes: Mapping[str, int] | None = None,
+        decoder_channels: int = 256,
+        pretrained: str | None = None,
+        img_size: int = 512,
+        in_chans: int = 3,
     ) -> None:
         super().__init__()
+        heads = self.PREDICTED_HEADS
         classes = _check_num_classes(num_classes, heads)
         self.encoder_name = encoder
         self.img_size = img_size
@@ -123,17 +125,7 @@ class HierarchicalUPerNet(_UPerNetSegmenter):
     """
 
     arch = "hierarchical"
-
-    def __init__(
-        self,
-        encoder: str,
-        num_classes: Mapping[str, int] | None = None,
-        decoder_channels: int = 256,
-        pretrained: str | None = None,
-        img_size: int = 512,
-        in_chans: int = 3,
-    ) -> None:
-        super().__init__(encoder, HEADS, num_classes, decoder_channels, pretrained, img_size, in_chans)
+    PREDICTED_HEADS = HEADS
 
 
 class FlatUPerNet(_UPerNetSegmenter):
@@ -153,17 +145,7 @@ class FlatUPerNet(_UPerNetSegmenter):
     """
 
     arch = "flat"
-
-    def __init__(
-        self,
-        encoder: str,
-        num_classes: Mapping[str, int] | None = None,
-        decoder_channels: int = 256,
-        pretrained: str | None = None,
-        img_size: int = 512,
-        in_chans: int = 3,
-    ) -> None:
-        super().__init__(encoder, ("fine",), num_classes, decoder_channels, pretrained, img_size, in_chans)
+    PREDICTED_HEADS = ("fine",)
 
 
 #: Architecture name -> model class, for :func:`create_model`.

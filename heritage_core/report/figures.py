@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from heritage_core.paper import fold_order, metric_rows, ordered_variants
+from heritage_core.report.aggregate import fold_order, metric_rows, ordered_variants
 from heritage_core.report.style import (
     CMAP,
     COLUMN_WIDTH_IN,
@@ -32,7 +32,7 @@ from heritage_core.taxonomy import HEADS, IGNORE_INDEX, Taxonomy, default_taxono
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from heritage_core.split_report import SplitReport
+    from heritage_core.splits.report import SplitReport
 
 __all__ = [
     "training_curves_figure",
@@ -52,7 +52,7 @@ def training_curves_figure(histories: Mapping[str, pd.DataFrame]) -> Figure:
     Epochs are counted across stages; a dotted line marks each stage boundary, each span carries its
     stage number above the plot, and the panel title lists the stages (``1 binary · 2 coarse · 3 fine``).
     An open circle marks the epoch each stage selected (its best ``val_score``, first on ties), as in
-    :func:`heritage_core.train_plots.plot_history`.
+    :func:`heritage_core.report.train_plots.plot_history`.
 
     Args:
         histories: variant -> its run's ``history.csv`` (:data:`heritage_core.train.HISTORY_COLUMNS`).
@@ -120,7 +120,7 @@ def dg_gap_figure(per_fold_frame: pd.DataFrame) -> Figure:
     """DG gap (ID − OOD mIoU) per held-out domain and variant, with 95 % intervals.
 
     Args:
-        per_fold_frame: output of :func:`heritage_core.paper.per_fold` (its ``gap`` rows are drawn).
+        per_fold_frame: output of :func:`heritage_core.report.per_fold` (its ``gap`` rows are drawn).
 
     Returns:
         The figure (column width).
@@ -299,7 +299,7 @@ def confusion_figure(confusions: Mapping[str, np.ndarray], class_names: Sequence
     """
     import matplotlib.pyplot as plt
 
-    from heritage_core.metrics import normalise_confusion
+    from heritage_core.evaluation.metrics import normalise_confusion
 
     n = max(1, len(confusions))
     c = len(class_names)
@@ -363,7 +363,7 @@ def qualitative_figure(examples: Sequence[QualitativeExample], taxonomy: Taxonom
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
-    from heritage_core.widgets import colourise
+    from heritage_core.report.panels import colourise
 
     taxonomy = taxonomy or default_taxonomy()
     variants = list(examples[0].preds) if examples else []
@@ -402,7 +402,7 @@ def class_distribution_figure(report: SplitReport, seed: int | None = None, taxo
     """Share of labelled pixels per fine class in train, ID test and OOD test, pooled over folds (log scale).
 
     Args:
-        report: the split report of the suite's manifests (:func:`heritage_core.split_report.build_report`).
+        report: the split report of the suite's manifests (:func:`heritage_core.splits.report.build_report`).
         seed: split seed to show; None for the smallest.
         taxonomy: for class order and colours; None for the ARTeFACT default.
 

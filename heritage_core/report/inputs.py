@@ -1,7 +1,7 @@
 """What notebook 05 reads: its validated parameters and the suite's finished, evaluated runs.
 
 Inputs are the tidy results table (``results.parquet``/``.csv``), the paired comparisons
-(``comparisons.csv``; computed from the runs' stored counts with :func:`heritage_core.dg.compare_variants`
+(``comparisons.csv``; computed from the runs' stored counts with :func:`heritage_core.evaluation.dg.compare_variants`
 when the suite has none), and the run directories (``run.json``, ``history.csv``, ``eval/``). Nothing is
 retrained or re-predicted.
 """
@@ -14,10 +14,10 @@ from typing import Any
 
 import pandas as pd
 
-from heritage_core.dg import compare_variants, find_run_dirs, read_results, write_comparisons
+from heritage_core.evaluation.dg import compare_variants, find_run_dirs, read_results, write_comparisons
 from heritage_core.errors import ConfigError, RunError
-from heritage_core.evaluate import BASE_HEAD
-from heritage_core.paper import fold_order, ordered_variants
+from heritage_core.evaluation.store import BASE_HEAD
+from heritage_core.report.aggregate import fold_order, ordered_variants
 from heritage_core.runs import git_commit, read_json
 
 __all__ = ["ReportParams", "check_report_params", "SuiteResults", "load_suite"]
@@ -142,9 +142,9 @@ class SuiteResults:
         results_all_encoders: the same for every encoder of the table (the main table and its macros compare
             encoders; everything else shows ``encoder`` only).
         comparisons: the per-run paired comparisons of that encoder.
-        headline: :func:`heritage_core.headline.headline_results` (every encoder and variant, and the floor).
-        headline_comparisons: :func:`heritage_core.headline.headline_comparisons`.
-        budgets: :func:`heritage_core.headline.budgets`.
+        headline: :func:`heritage_core.evaluation.headline.headline_results` (every encoder and variant, and the floor).
+        headline_comparisons: :func:`heritage_core.evaluation.headline.headline_comparisons`.
+        budgets: :func:`heritage_core.evaluation.headline.budgets`.
         runs: one row per evaluated run: ``run_id, variant, fold, held_out, seed, encoder, run_dir``.
         variants: variants shown, in order.
         folds: folds shown, in order.
@@ -260,7 +260,7 @@ def _headline_tables(params: ReportParams, run_dirs: list[Path]) -> tuple[dict[s
     paths = {n: params.results_dir / f"{n}.csv" for n in names}
     if all(p.is_file() for p in paths.values()):
         return {n: _read_headline_csv(p) for n, p in paths.items()}, paths
-    from heritage_core.dg import write_headline
+    from heritage_core.evaluation.analysis import write_headline
 
     written = write_headline(run_dirs, params.output_dir / "tables", heads=(params.head,),
                              n_resamples=params.n_resamples, seed=0)

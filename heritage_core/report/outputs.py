@@ -10,14 +10,14 @@ import io
 import shutil
 import warnings
 from collections.abc import Sequence
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import pandas as pd
 
-from heritage_core import paper
+from heritage_core.report import numbers, tables
+from heritage_core.report.build import REQUIRED_ASSETS
 from heritage_core.errors import ConfigError, RunError
 from heritage_core.report.figures import (
     QualitativeExample,
@@ -31,13 +31,13 @@ from heritage_core.report.figures import (
 )
 from heritage_core.report.inputs import ReportParams, SuiteResults, load_suite
 from heritage_core.report.style import FULL_WIDTH_IN, paper_style
-from heritage_core.runs import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json, sha256_file
+from heritage_core.runs import utc_timestamp, atomic_write_bytes, atomic_write_json, atomic_write_text, read_json, sha256_file
 from heritage_core.taxonomy import HEADS, IGNORE_INDEX, default_taxonomy
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from heritage_core.split_report import SplitReport
+    from heritage_core.splits.report import SplitReport
 
 __all__ = ["provenance", "write_tables", "write_numbers", "FIGURES", "write_figure", "write_paper_assets", "write_index"]
 
@@ -70,7 +70,7 @@ def provenance(suite: SuiteResults, artefact: str, files: Sequence[Path], source
     return {
         "artefact": artefact, "files": [str(f) for f in files], "suite": p.suite, "suite_dir": str(p.suite_dir),
         "run_ids": sorted(set(run_ids)), "git_commit": suite.git_commit,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "sources": records,
+        "created": utc_timestamp(), "sources": records,
         "parameters": {"head": p.head, "encoder": str(suite.results["encoder"].iloc[0]), "variants": suite.variants,
                        "folds": suite.folds, "smoke": p.smoke, **details},
         "formatting": "percent with one decimal; 95 % intervals as [low, high]; NaN as '--'",
@@ -95,10 +95,10 @@ def _frames(suite: SuiteResults) -> dict[str, pd.DataFrame]:
     p = suite.params
     encoder = str(suite.results["encoder"].iloc[0])
     return {
-        "main_results": paper.main_results(suite.headline, head=p.head, variants=suite.variants,
+        "main_results": tables.main_results(suite.headline, head=p.head, variants=suite.variants,
                                            encoders=_encoders(suite)),
-        "per_fold": paper.per_fold(suite.headline, head=p.head, variants=suite.variants, encoder=encoder),
-        "ablation": paper.ablation(suite.headline_comparisons, suite.budgets, suite.comparisons, head=p.head,
+        "per_fold": tables.per_fold(suite.headline, head=p.head, variants=suite.variants, encoder=encoder),
+        "ablation": tables.ablation(suite.headline_comparisons, suite.budgets, suite.comparisons, head=p.head,
                                    encoder=encoder, variants=suite.variants),
     }
 
@@ -114,17 +114,17 @@ def write_tables(suite: SuiteResults) -> dict[str, Path]:
     level = p.head.split("_")[0]
     class_names = taxonomy.names(level) if level in HEADS else None
     frames = _frames(suite)
-    frames["per_class"] = paper.per_class(df, head=p.head, partition=p.partition, variants=suite.variants,
+    frames["per_class"] = tables.per_class(df, head=p.head, partition=p.partition, variants=suite.variants,
                                           folds=suite.folds, class_names=class_names)
-    frames["per_class_gap"] = paper.per_class(df, head=p.head, partition="gap", variants=suite.variants,
+    frames["per_class_gap"] = tables.per_class(df, head=p.head, partition="gap", variants=suite.variants,
                                               folds=suite.folds, class_names=class_names)
     texts = {
-        "main_results": paper.main_results_table(frames["main_results"], head=p.head),
-        "per_fold": paper.per_fold_table(frames["per_fold"], head=p.head),
-        "per_class": paper.per_class_table(frames["per_class"], head=p.head, partition=p.partition),
-        "per_class_gap": paper.per_class_table(frames["per_class_gap"], head=p.head, partition="gap",
+        "main_results": tables.main_results_table(frames["main_results"], head=p.head),
+        "per_fold": tables.per_fold_table(frames["per_fold"], head=p.head),
+        "per_class": tables.per_class_table(frames["per_class"], head=p.head, partition=p.partition),
+        "per_class_gap": tables.per_class_table(frames["per_class_gap"], head=p.head, partition="gap",
                                                label="tab:per_class_gap"),
-        "ablation": paper.ablation_table(frames["ablation"], head=p.head),
+        "ablation": tables.ablation_table(frames["ablation"], head=p.head),
     }
     out = p.output_dir / "tables"
     paths = {}
@@ -141,22 +141,22 @@ def write_tables(suite: SuiteResults) -> dict[str, Path]:
 
 
 def write_numbers(suite: SuiteResults) -> Path:
-    """Write ``numbers.tex`` (the macros of :func:`heritage_core.paper.number_macros`) and ``numbers.json``.
+    """Write ``numbers.tex`` (the macros of :func:`heritage_core.report.number_macros`) and ``numbers.json``.
 
     Returns:
         The path of ``numbers.tex``.
     """
     p, df = suite.params, suite.results
     frames = _frames(suite)
-    macros = paper.number_macros(frames["main_results"], frames["per_fold"], frames["ablation"], suite=p.suite,
+    macros = numbers.number_macros(frames["main_results"], frames["per_fold"], frames["ablation"], suite=p.suite,
                                  encoder=str(df["encoder"].iloc[0]),
                                  n_runs=int(df["run_id"].nunique()))
     example = suite.example_runs(["curriculum", *suite.variants])
     setup_run = next(iter(example.values()), None)
-    macros |= paper.setup_macros(read_json(setup_run / "run.json") if setup_run is not None else None)
+    macros |= numbers.setup_macros(read_json(setup_run / "run.json") if setup_run is not None else None)
     header = (f"Generated by heritage_core.report.write_numbers for suite '{p.suite}' from {p.results_path}; "
               f"do not edit.\nPercent with one decimal; '--' marks an undefined value.")
-    path = atomic_write_text(p.output_dir / "numbers.tex", paper.numbers_tex(macros, header=header))
+    path = atomic_write_text(p.output_dir / "numbers.tex", numbers.numbers_tex(macros, header=header))
     sources = [p.results_path, suite.comparisons_path, *suite.headline_paths.values()] + (
         [setup_run / "run.json"] if setup_run is not None else [])
     record = provenance(suite, "numbers", [path], sources, _run_ids(suite))
@@ -202,7 +202,7 @@ def _figure_training_curves(suite: SuiteResults) -> tuple[Figure, list[Path], li
 
 def _figure_dg_gap(suite: SuiteResults) -> tuple[Figure, list[Path], list[Path] | None, dict]:
     p = suite.params
-    frame = paper.per_fold(suite.headline, head=p.head, variants=suite.variants,
+    frame = tables.per_fold(suite.headline, head=p.head, variants=suite.variants,
                            encoder=str(suite.results["encoder"].iloc[0]))
     return dg_gap_figure(frame), [*suite.headline_paths.values()], None, {}
 
@@ -223,7 +223,7 @@ def _compare_variants(suite: SuiteResults) -> list[str]:
 
 
 def _figure_confusion(suite: SuiteResults) -> tuple[Figure, list[Path], list[Path], dict]:
-    from heritage_core.metrics import load_counts
+    from heritage_core.evaluation.store import load_counts
 
     p = suite.params
     confusions: dict[str, np.ndarray] = {}
@@ -256,7 +256,8 @@ def _figure_confusion(suite: SuiteResults) -> tuple[Figure, list[Path], list[Pat
 def _figure_qualitative(suite: SuiteResults) -> tuple[Figure, list[Path], list[Path], dict]:
     import cv2
 
-    from heritage_core.evaluate import downsample_labels, label_targets, load_evaluation, load_predictions
+    from heritage_core.evaluation.evaluate import downsample_labels, label_targets
+    from heritage_core.evaluation.store import load_evaluation, load_predictions
 
     p = suite.params
     runs = suite.example_runs(_compare_variants(suite))
@@ -291,8 +292,8 @@ def _figure_qualitative(suite: SuiteResults) -> tuple[Figure, list[Path], list[P
 
 def _split_report(suite: SuiteResults) -> tuple[SplitReport, list[Path], list[Path]]:
     from heritage_core.data.cache import open_cache
-    from heritage_core.split_report import build_report, compute_class_histograms
-    from heritage_core.splits import load_manifest
+    from heritage_core.splits.report import build_report, compute_class_histograms
+    from heritage_core.splits.protocols import load_manifest
 
     dirs = suite.run_dirs()
     manifests, paths, cache = [], [], None
@@ -317,7 +318,7 @@ def _resolve(run_dir: Path, value: str) -> Path:
 
 
 def _figure_composition(suite: SuiteResults) -> tuple[Figure, list[Path], list[Path], dict]:
-    from heritage_core.split_report import composition_figure
+    from heritage_core.splits.report import composition_figure
 
     report, sources, dirs = _split_report(suite)
     protocol = str(report.composition["protocol"].iloc[0])
@@ -394,10 +395,10 @@ def write_index(suite: SuiteResults) -> pd.DataFrame:
     """List every generated file of the suite (``assets.json``) and what the paper build still lacks.
 
     Returns:
-        One row per file of :data:`heritage_core.paper.REQUIRED_ASSETS`: ``asset``, ``path``, ``exists``.
+        One row per file of :data:`heritage_core.report.REQUIRED_ASSETS`: ``asset``, ``path``, ``exists``.
     """
     root = suite.params.output_dir
-    rows = [{"asset": rel, "path": str(root / rel), "exists": (root / rel).is_file()} for rel in paper.REQUIRED_ASSETS]
+    rows = [{"asset": rel, "path": str(root / rel), "exists": (root / rel).is_file()} for rel in REQUIRED_ASSETS]
     files = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and p.name != "assets.json")
     atomic_write_json(root / "assets.json", {"suite": suite.params.suite, "files": files,
                                              "missing_for_paper": [r["asset"] for r in rows if not r["exists"]]})

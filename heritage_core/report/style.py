@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from heritage_core.paper import VARIANT_LABELS
+from heritage_core.report.aggregate import VARIANT_LABELS
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -26,8 +26,8 @@ from heritage_core.train.config import resolve_stages as resolve_stages
 from heritage_core.train.config import warmup_cosine as warmup_cosine
 from heritage_core.train.loop import load_trained_model as load_trained_model
 from heritage_core.train.loop import train_run as train_run
-from heritage_core.train.loop import train_step as train_step
 from heritage_core.train.loop import validate as validate
+from heritage_core.train.step import train_step as train_step
 from heritage_core.train.preemption import PREEMPTED_EXIT_CODE as PREEMPTED_EXIT_CODE
 from heritage_core.train.preemption import PreemptedError as PreemptedError
 from heritage_core.train.rundir import HISTORY_COLUMNS as HISTORY_COLUMNS

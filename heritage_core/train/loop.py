@@ -12,9 +12,9 @@ One call, :func:`train_run`, trains every stage of a variant into a run director
    warm-up and cosine decay, stepped per optimiser step;
 4. every epoch: training; then, every ``val_interval`` epochs and always after a stage's last epoch,
    validation on the ``val`` partition alone: each image predicted at its cached
-   scale with the sliding windows of the final evaluation (:func:`heritage_core.inference.predict_logits`,
+   scale with the sliding windows of the final evaluation (:func:`heritage_core.models.tiled.predict_logits`,
    ``tile``/``overlap`` of the config, the same numeric precision), labels predicted per head (:func:`heritage_core.models.predict`; a flat model's coarse and binary are
-   derived from fine), scored with dataset-level ΣI/ΣU (:func:`heritage_core.metrics.reduce_counts`; classes
+   derived from fine), scored with dataset-level ΣI/ΣU (:func:`heritage_core.evaluation.metrics.reduce_counts`; classes
    with ΣU = 0 excluded). The stage keeps the validated epoch with the best mIoU of its finest loss head (first
    one on ties) as ``stage{k}_best.pt``; ``stage{k}_last.pt`` is written every epoch. Epochs that are not
    validated have ``validated = False`` and NaN val columns in ``history.csv``.
@@ -33,7 +33,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import random
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -48,13 +47,13 @@ from tqdm import tqdm
 from heritage_core.data.cache import Cache, open_cache
 from heritage_core.data.loader import SegmentationDataset, build_loader
 from heritage_core.errors import ManifestError, RunError
-from heritage_core.inference import precision_name, predict_logits
-from heritage_core.losses import HierarchicalLoss, class_weights_record, pixel_counts
-from heritage_core.metrics import SegCounts, reduce_counts
+from heritage_core.models.tiled import precision_name, predict_logits
+from heritage_core.train.losses import HierarchicalLoss, class_weights_record, pixel_counts
+from heritage_core.evaluation.metrics import SegCounts, reduce_counts
 from heritage_core.models import create_model, predict
 from heritage_core.models.weights import resolve_weights
-from heritage_core.runs import git_commit, package_versions, params_hash, sha256_file
-from heritage_core.splits import load_manifest
+from heritage_core.runs import utc_timestamp, git_commit, package_versions, params_hash, sha256_file
+from heritage_core.splits.protocols import load_manifest
 from heritage_core.taxonomy import HEADS, default_taxonomy
 from heritage_core.train.checkpoint import (
     capture_rng_state,
@@ -63,109 +62,18 @@ from heritage_core.train.checkpoint import (
     restore_rng_state,
     save_checkpoint,
 )
-from heritage_core.train.config import Stage, TrainConfig, trainable_mask, warmup_cosine
+from heritage_core.train.config import Stage, TrainConfig, trainable_mask
 from heritage_core.train.distributed import DistContext, init_distributed, resolve_device
 from heritage_core.train.preemption import PreemptedError, PreemptionGuard, requeue_slurm_job
-from heritage_core.train.rundir import now_iso, prepare_run_dir, read_run_info, run_lock, update_run_info, write_history
+from heritage_core.train.rundir import prepare_run_dir, read_run_info, run_lock, update_run_info, write_history
+from heritage_core.train.step import build_optimizer, build_scheduler, seed_everything, set_train_mode, train_step
 
-__all__ = ["train_run", "train_step", "validate", "load_trained_model", "seed_everything"]
+__all__ = ["train_run", "validate", "load_trained_model"]
 
 _log = logging.getLogger("heritage_core.train")
 
 
 # ----------------------------------------------------------------------------------------------- pieces
-def seed_everything(seed: int) -> None:
-    """Seed python's, numpy's and torch's (CPU and CUDA) global generators with ``seed``."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def _build_optimizer(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
-    decay, no_decay = [], []
-    for p in model.parameters():
-        if p.requires_grad:
-            (decay if p.ndim >= 2 else no_decay).append(p)
-    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in decay + no_decay)
-    return torch.optim.AdamW([g for g in groups if g["params"]], lr=lr, fused=fused or None)
-
-
-def _build_scheduler(
-    optimizer: torch.optim.Optimizer, stage: Stage, steps_per_epoch: int
-) -> torch.optim.lr_scheduler.LambdaLR:
-    total = stage.epochs * steps_per_epoch
-    warmup = round(stage.warmup_fraction * total)
-
-    def factor(step: int) -> float:
-        return warmup_cosine(step, total, warmup)
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-
-
-def _set_train_mode(model: nn.Module) -> None:
-    """Training mode, except modules whose parameters are all frozen (their BatchNorm statistics stay fixed)."""
-    model.train()
-    for module in model.modules():
-        params = list(module.parameters())
-        if params and not any(p.requires_grad for p in params):
-            module.eval()
-
-
-def train_step(
-    model: nn.Module,
-    batch: Mapping[str, Any],
-    loss_fn: HierarchicalLoss,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
-    *,
-    device: torch.device,
-    amp: bool = False,
-    channels_last: bool = False,
-    grad_clip_norm: float | None = None,
-) -> tuple[float, dict[str, float]]:
-    """One optimiser step, exactly as the trainer runs it.
-
-    Args:
-        model: the (possibly DDP-wrapped or compiled) model, in training mode.
-        batch: a loader batch: ``image`` and one target per head.
-        loss_fn: the stage's loss.
-        optimizer: the stage's optimiser.
-        scheduler: the stage's schedule, stepped once per call.
-        device: where the model lives.
-        amp: bf16 autocast for the forward pass (CUDA only; the loss is computed in float32).
-        channels_last: send the images in channels-last memory format.
-        grad_clip_norm: clip the global gradient L2 norm to this, or None.
-
-    Returns:
-        The total loss and each loss head's unweighted loss.
-
-    Raises:
-        RunError: the loss is not finite (the message names the batch's item ids).
-
-    Shapes:
-        batch["image"]: (N, 3, S, S) float; batch[head]: (N, S, S) int64 with 255 = ignore.
-    """
-    images = batch["image"].to(device, non_blocking=True)
-    if channels_last:
-        images = images.contiguous(memory_format=torch.channels_last)
-    targets = {h: batch[h].to(device, non_blocking=True) for h in loss_fn.heads}
-    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda"):
-        logits = model(images)
-    total, per_head = loss_fn({h: logits[h].float() for h in loss_fn.heads}, targets)
-    value = float(total.detach())
-    if not math.isfinite(value):
-        raise RunError(
-            f"the training loss is {value} (per head {per_head}) on items {list(batch.get('id', []))}; lower the "
-            f"stage's lr, set grad_clip_norm, or check these items"
-        )
-    optimizer.zero_grad(set_to_none=True)
-    total.backward()
-    if grad_clip_norm is not None:
-        nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], grad_clip_norm)
-    optimizer.step()
-    scheduler.step()
-    return value, per_head
 
 
 def validate(
@@ -175,7 +83,7 @@ def validate(
     """Dataset-level val mIoU of every head (independent argmax; derived from fine for a flat model).
 
     Each image is predicted at its cached scale with sliding windows, exactly as the final evaluation does
-    (:func:`heritage_core.inference.predict_logits`), and scored against its cached mask mapped to each head;
+    (:func:`heritage_core.models.tiled.predict_logits`), and scored against its cached mask mapped to each head;
     binary-level items count for the binary head only.
 
     Args:
@@ -360,13 +268,13 @@ class _Trainer:
                     self._train()
             except PreemptedError as exc:
                 if self.ctx.is_main:
-                    update_run_info(self.run_dir, preempted=now_iso(), last_event=str(exc))
+                    update_run_info(self.run_dir, preempted=utc_timestamp(), last_event=str(exc))
                     requeue_slurm_job()
                 raise
             except BaseException as exc:
                 if self.ctx.is_main:
                     update_run_info(self.run_dir, status="failed", error=f"{type(exc).__name__}: {exc}",
-                                    failed=now_iso())
+                                    failed=utc_timestamp())
                 raise
         return self.run_dir
 
@@ -406,7 +314,7 @@ class _Trainer:
                               "best_epoch": best_row["epoch"], "val_score": best_row["val_score"],
                               **{f"val_miou_{h}": best_row[f"val_miou_{h}"] for h in HEADS}})
         last = len(self.stages)
-        update_run_info(self.run_dir, status="finished", finished=now_iso(), selection=selection,
+        update_run_info(self.run_dir, status="finished", finished=utc_timestamp(), selection=selection,
                         best_checkpoint=f"checkpoints/stage{last}_best.pt", val=selection[-1])
         self._say(f"finished: best stage-{last} epoch {selection[-1]['best_epoch']}, "
                   f"val mIoU({self.stages[-1].selection_head}) = {selection[-1]['val_score']:.4f}")
@@ -426,11 +334,11 @@ class _Trainer:
             counts = dict(info.get("trainable_params", {}))
             counts[str(k + 1)] = {"stage_name": stage.name, "trainable": n_train, "total": n_total}
             update_run_info(self.run_dir, trainable_params=counts)
-        optimizer = _build_optimizer(model, stage.lr, cfg.weight_decay)
+        optimizer = build_optimizer(model, stage.lr, cfg.weight_decay)
         steps = len(self.loader)
         if cfg.max_batches_per_epoch is not None:
             steps = min(steps, cfg.max_batches_per_epoch)
-        scheduler = _build_scheduler(optimizer, stage, steps)
+        scheduler = build_scheduler(optimizer, stage, steps)
         loss_fn = HierarchicalLoss(weights=cfg.loss_weights, heads=stage.loss_heads,
                                    class_weights={h: w for h, w in self.class_weights.items() if h in stage.loss_heads})
         loss_fn = loss_fn.to(self.device)
@@ -473,7 +381,7 @@ class _Trainer:
         epoch_start_loader = gen.get_state()
         if self.cuda:
             torch.cuda.reset_peak_memory_stats(self.device)
-        _set_train_mode(p.model)
+        set_train_mode(p.model)
         batches = iter(self.loader)
         for _ in range(skip):
             next(batches)
@@ -510,7 +418,7 @@ class _Trainer:
             scores = self.ctx.on_main(lambda: validate(p.model, self.cache, self.val_ids, tile=cfg.eval_tile,
                                                        overlap=cfg.overlap, device=self.device, amp=self.amp,
                                                        progress=self.progress))
-            _set_train_mode(p.model)
+            set_train_mode(p.model)
         else:
             scores = {h: float("nan") for h in HEADS}
         score = scores[p.stage.selection_head]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -75,7 +76,7 @@ def requeue_slurm_job() -> bool:
         failure is logged, the checkpoint is already safe, and the job can be resubmitted by hand).
     """
     job = os.environ.get("SLURM_JOB_ID")
-    if not job:
+    if not job or shutil.which("scontrol") is None:
         return False
     try:
         done = subprocess.run(["scontrol", "requeue", job], capture_output=True, text=True, timeout=60)

@@ -33,14 +33,13 @@ import math
 import os
 import shutil
 from collections.abc import Iterator
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from heritage_core.errors import RunError
-from heritage_core.runs import atomic_write_json, atomic_write_text, read_json
+from heritage_core.runs import utc_timestamp, atomic_write_json, atomic_write_text, read_json
 from heritage_core.taxonomy import HEADS
 
 __all__ = [
@@ -52,7 +51,6 @@ __all__ = [
     "update_run_info",
     "write_history",
     "read_history",
-    "now_iso",
 ]
 
 #: Columns of ``history.csv``. ``stage`` and ``epoch`` are 1-based (epoch within the stage); ``lr`` is the
@@ -68,11 +66,6 @@ HISTORY_COLUMNS = (
     "validated", *(f"val_miou_{h}" for h in HEADS), "val_score",
     "seconds", "images_per_s", "peak_mem_mb",
 )
-
-
-def now_iso() -> str:
-    """The current UTC time as ISO 8601 with seconds."""
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 @contextlib.contextmanager
@@ -175,13 +168,13 @@ def prepare_run_dir(run_dir: Path, info: dict[str, Any], force: bool) -> str:
                 )
             if old.get("status") == "finished":
                 return "finished"
-            entry = {"at": now_iso(), "git_commit": info.get("git_commit"), "previous_status": old.get("status"),
+            entry = {"at": utc_timestamp(), "git_commit": info.get("git_commit"), "previous_status": old.get("status"),
                      "previous_error": old.get("error")}
             atomic_write_json(path, {**old, "status": "running", "finished": None, "error": None,
                                      "resumed": [*old.get("resumed", []), entry]})
             return "resume"
     _clear(run_dir)
-    atomic_write_json(path, {**info, "status": "running", "started": now_iso(), "finished": None,
+    atomic_write_json(path, {**info, "status": "running", "started": utc_timestamp(), "finished": None,
                              "best_checkpoint": None, "error": None, "resumed": []})
     return "new"
 

@@ -9,7 +9,7 @@ import papermill
 import pytest
 
 from heritage_core.data.cache import open_cache
-from heritage_core.splits import PARTITIONS, load_manifest
+from heritage_core.splits.protocols import PARTITIONS, load_manifest
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "01_splits.ipynb"
 

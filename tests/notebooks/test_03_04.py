@@ -10,8 +10,8 @@ import papermill
 import pytest
 
 from eval_builders import evaluated_suite, tiny_suite
-from heritage_core.dg import COMPARISON_COLUMNS, RESULT_COLUMNS
-from heritage_core.metrics import load_counts
+from heritage_core.evaluation.dg import COMPARISON_COLUMNS, RESULT_COLUMNS
+from heritage_core.evaluation.store import load_counts
 from heritage_core.runs import read_json
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"

@@ -8,7 +8,7 @@ import papermill
 import pytest
 from report_builders import finished_suite
 
-from heritage_core import paper
+from heritage_core import report
 from heritage_core.report import FIGURES
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "05_paper_figures.ipynb"
@@ -27,8 +27,8 @@ def test_05_paper_figures_writes_every_asset_the_paper_needs(synthetic_cache: Pa
                     "example_fold": suite.folds[-1], "smoke": True},
     )
     out = tmp_path / "generated" / suite.name
-    assert paper.missing_assets(suite.name, tmp_path) == []
-    macros = paper.parse_numbers_tex((out / "numbers.tex").read_text())
+    assert report.missing_assets(suite.name, tmp_path) == []
+    macros = report.parse_numbers_tex((out / "numbers.tex").read_text())
     assert macros["CurriculumOnlyOODmIoU"] == "--"  # left out by the variants parameter, still defined
     assert macros["CurriculumOODmIoU"] != "--" and macros["NumFolds"] == str(len(suite.folds))
     assert "Curriculum only" not in (out / "tables" / "main_results.tex").read_text()

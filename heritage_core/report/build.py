@@ -2,7 +2,7 @@
 
 ``paper/main.tex`` reads ``generated/<suite>/`` through ``\\suite`` (``latexmk -usepretex='\\def\\suite{<suite>}'``);
 aux files stay in ``paper/build/<suite>/`` and the PDF is copied to ``paper/build/<suite>.pdf``. Command line:
-``python -m heritage_core.paper SUITE`` (what ``scripts/build_paper.sh`` and ``make paper`` run).
+``python -m heritage_core.report SUITE`` (what ``scripts/build_paper.sh`` and ``make paper`` run).
 """
 from __future__ import annotations
 
@@ -140,8 +140,8 @@ def build_paper(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m heritage_core.paper SUITE``: build the paper of a suite (used by ``make paper``)."""
-    parser = argparse.ArgumentParser(prog="python -m heritage_core.paper", description=build_paper.__doc__.split("\n")[0])
+    """``python -m heritage_core.report SUITE``: build the paper of a suite (used by ``make paper``)."""
+    parser = argparse.ArgumentParser(prog="python -m heritage_core.report", description=build_paper.__doc__.split("\n")[0])
     parser.add_argument("suite", help="suite name; its assets are in PAPER_DIR/generated/SUITE")
     parser.add_argument("--paper-dir", default="paper", help="folder with main.tex (default: paper)")
     parser.add_argument("--no-install", action="store_true", help="never install TeX Live, fail instead")

@@ -8,7 +8,7 @@ processes.
 
 Launchers (:data:`REGISTRY`) are plain functions ``launcher(plan, steps, options) -> SuiteReport``, as in
 DomainBed's ``command_launchers.py``: ``local`` executes the steps (:func:`run_steps`), ``dry_run`` prints the
-command of each step, ``slurm`` writes sbatch scripts and submits them (see :mod:`heritage_core.slurm`). Each
+command of each step, ``slurm`` writes sbatch scripts and submits them (see :mod:`heritage_core.suite.slurm`). Each
 SLURM job, and each child of a parallel local run, runs ``python -m heritage_core.suite task --suite-dir DIR
 (--index N | --step KEY)``, which calls :func:`run_steps` too.
 """
@@ -29,10 +29,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from heritage_core import slurm
+from heritage_core.suite import slurm
 from heritage_core.errors import ConfigError
-from heritage_core.plan import NOTEBOOKS, Step, SuitePlan, read_record, step_state
-from heritage_core.runs import atomic_write_json, atomic_write_text
+from heritage_core.suite.plan import NOTEBOOKS, Step, SuitePlan, read_record, step_state
+from heritage_core.train.preemption import requeue_slurm_job
+from heritage_core.runs import utc_timestamp, atomic_write_json, atomic_write_text
 
 __all__ = [
     "REGISTRY",
@@ -107,7 +108,7 @@ class SuiteReport:
 
 @contextlib.contextmanager
 def _kernel_environment() -> Iterator[None]:
-    """Set :data:`heritage_core.slurm.KERNEL_ENV` for the kernels started inside, then restore."""
+    """Set :data:`heritage_core.suite.slurm.KERNEL_ENV` for the kernels started inside, then restore."""
     saved = {k: os.environ.get(k) for k in slurm.KERNEL_ENV}
     os.environ.update(slurm.KERNEL_ENV)
     try:
@@ -154,7 +155,7 @@ def _preemption_forwarding(step: Step) -> Iterator[None]:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGUSR1)
         else:
-            slurm.requeue_current_job()
+            requeue_slurm_job()
 
     previous = signal.signal(signal.SIGUSR1, forward)
     try:
@@ -178,10 +179,6 @@ def _kernel_start_s(output: Path, called: datetime) -> float | None:
     return None
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
-
-
 def execute_step(
     plan: SuitePlan,
     step: Step,
@@ -192,7 +189,7 @@ def execute_step(
     """Execute the notebook of ``step`` with papermill and write its record.
 
     The kernel is ``python3`` (this interpreter's, see README), runs in the project root with
-    :data:`heritage_core.slurm.KERNEL_ENV` set, and the executed notebook is saved every
+    :data:`heritage_core.suite.slurm.KERNEL_ENV` set, and the executed notebook is saved every
     ``autosave_cell_every`` s during long cells. The kernel is stopped at once after the last cell
     (nbclient's ``shutdown_kernel="immediate"``; a graceful shutdown costs about 3 s per notebook and every
     artefact is already written atomically by then). A failing notebook keeps its executed copy with papermill's
@@ -214,7 +211,7 @@ def execute_step(
     output.parent.mkdir(parents=True, exist_ok=True)
     record = {
         "step": step.key, "notebook": step.notebook, "params_hash": step.params_hash, "parameters": step.parameters,
-        "status": "running", "started": _now(), "finished": None, "duration_s": None, "kernel_start_s": None,
+        "status": "running", "started": utc_timestamp("microseconds"), "finished": None, "duration_s": None, "kernel_start_s": None,
         "error": None, "executed_notebook": str(output.relative_to(plan.root)), "host": socket.gethostname(),
         "pid": os.getpid(), "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
         "slurm_array_task_id": os.environ.get("SLURM_ARRAY_TASK_ID"),
@@ -236,7 +233,7 @@ def execute_step(
         status, error = "failed", f"{type(exc).__name__}: {exc}"
     duration = time.perf_counter() - t0
     kernel_start = _kernel_start_s(output, called)
-    record.update(status=status, finished=_now(), duration_s=round(duration, 3),
+    record.update(status=status, finished=utc_timestamp("microseconds"), duration_s=round(duration, 3),
                   kernel_start_s=None if kernel_start is None else round(kernel_start, 3), error=error)
     atomic_write_json(plan.record_path(step), record)
     return StepResult(step.key, step.notebook, status, duration, kernel_start, error or "")
@@ -265,7 +262,7 @@ def _spawn(plan: SuitePlan, step: Step, jobs: int) -> subprocess.Popen[bytes]:
     env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // jobs)))
     log = plan.record_path(step).with_suffix(".log")
     log.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "heritage_core.suite", "task", "--suite-dir", str(plan.suite_dir),
+    cmd = [sys.executable, "-m", "heritage_core.suite.runner", "task", "--suite-dir", str(plan.suite_dir),
            "--step", step.key, "--rerun", "--quiet"]
     with open(log, "wb") as err:
         return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, env=env, cwd=plan.root)
@@ -393,7 +390,7 @@ Launcher = Callable[[SuitePlan, Sequence[Step], LaunchOptions], SuiteReport]
 
 def task_command(plan: SuitePlan, python: str, *, index: str | None = None, keys: Sequence[str] = ()) -> str:
     """The shell command that runs one array task (``index``) or the given steps through :func:`run_task`."""
-    cmd = [python, "-m", "heritage_core.suite", "task", "--suite-dir", str(plan.suite_dir)]
+    cmd = [python, "-m", "heritage_core.suite.runner", "task", "--suite-dir", str(plan.suite_dir)]
     if index is not None:
         return shlex.join(cmd) + f' --index "{index}"'
     for key in keys:
@@ -480,7 +477,7 @@ def slurm_launcher(plan: SuitePlan, steps: Sequence[Step], options: LaunchOption
         (folder / "logs").mkdir(parents=True, exist_ok=True)
         jobs[kind] = slurm.submit(path, dependency)
     if not options.dry_run:
-        atomic_write_json(folder / "submit.json", {"submitted": _now(), "jobs": jobs, "cells": cells})
+        atomic_write_json(folder / "submit.json", {"submitted": utc_timestamp("microseconds"), "jobs": jobs, "cells": cells})
     report.jobs = jobs
     status = "planned" if options.dry_run else "submitted"
     for s in todo:

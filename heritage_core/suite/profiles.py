@@ -30,10 +30,7 @@ split seed ``splits.seeds[i]`` (so the spread over seeds includes the spread ove
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import re
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +38,8 @@ from typing import Any
 import yaml
 
 from heritage_core.errors import ConfigError
+from heritage_core.suite.schema import bad_value, build_dataclass, plain
+from heritage_core.suite.slurm import ResourcesSpec
 
 __all__ = [
     "DatasetSpec",
@@ -51,7 +50,6 @@ __all__ = [
     "AnalysisSpec",
     "ReportSpec",
     "FilmSpec",
-    "ResourcesSpec",
     "Profile",
     "GridCell",
     "SYNTHETIC",
@@ -65,12 +63,10 @@ __all__ = [
 #: ``dataset.source`` value that selects the embedded synthetic dataset.
 SYNTHETIC = "synthetic"
 #: The profiles shipped with the project.
-PROFILE_DIR = Path(__file__).resolve().parents[1] / "parameters"
+PROFILE_DIR = Path(__file__).resolve().parents[2] / "parameters"
 
-_VARIANTS_PATH = Path(__file__).resolve().parent / "configs" / "variants.yaml"
+_VARIANTS_PATH = Path(__file__).resolve().parents[1] / "configs" / "variants.yaml"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_SLURM_TIME = re.compile(r"^(\d+-)?\d{1,3}:\d{2}:\d{2}$")
-_SLURM_MEM = re.compile(r"^\d+[KMGT]?$")
 _PROTOCOL_FOLDS = {
     "locontent": ("artistic_depiction", "photographic_depiction", "line_art", "geometric_patterns"),
     "lomaterial": ("paper", "parchment", "glass", "tesserae", "wood", "canvas", "lime_plaster", "film_emulsion",
@@ -88,10 +84,6 @@ def _variant_stages() -> dict[str, list[tuple[str, int]]]:
     raw = yaml.safe_load(_VARIANTS_PATH.read_text())
     return {str(name): [(str(s.get("name")), int(s.get("epochs", 0))) for s in spec.get("stages", [])]
             for name, spec in raw["variants"].items()}
-
-
-def _bad(key: str, value: Any, allowed: str) -> ConfigError:
-    return ConfigError(f"key '{key}' is {value!r}; it must be {allowed}")
 
 
 @dataclass(frozen=True)
@@ -119,15 +111,15 @@ class DatasetSpec:
 
     def __post_init__(self) -> None:
         if not self.source:
-            raise _bad("dataset.source", self.source, f"'{SYNTHETIC}' or a dataset folder")
+            raise bad_value("dataset.source", self.source, f"'{SYNTHETIC}' or a dataset folder")
         if self.synthetic_n < (1 if self.source == SYNTHETIC else 0):
-            raise _bad("dataset.synthetic_n", self.synthetic_n, "an integer >= 1 for synthetic data")
+            raise bad_value("dataset.synthetic_n", self.synthetic_n, "an integer >= 1 for synthetic data")
         if self.synthetic_seed < 0:
-            raise _bad("dataset.synthetic_seed", self.synthetic_seed, "an integer >= 0")
+            raise bad_value("dataset.synthetic_seed", self.synthetic_seed, "an integer >= 0")
         if self.max_side_px < 32:
-            raise _bad("dataset.max_side_px", self.max_side_px, "an integer >= 32 (px)")
+            raise bad_value("dataset.max_side_px", self.max_side_px, "an integer >= 32 (px)")
         if self.synthetic_min_mark_px < 1:
-            raise _bad("dataset.synthetic_min_mark_px", self.synthetic_min_mark_px, "an integer >= 1 (px)")
+            raise bad_value("dataset.synthetic_min_mark_px", self.synthetic_min_mark_px, "an integer >= 1 (px)")
 
 
 @dataclass(frozen=True)
@@ -150,18 +142,18 @@ class SplitSpec:
 
     def __post_init__(self) -> None:
         if self.protocol not in _PROTOCOL_FOLDS:
-            raise _bad("splits.protocol", self.protocol, f"one of {list(_PROTOCOL_FOLDS)}")
+            raise bad_value("splits.protocol", self.protocol, f"one of {list(_PROTOCOL_FOLDS)}")
         if not self.seeds or len(set(self.seeds)) != len(self.seeds) or min(self.seeds) < 0:
-            raise _bad("splits.seeds", list(self.seeds), "a non-empty list of distinct integers >= 0")
+            raise bad_value("splits.seeds", list(self.seeds), "a non-empty list of distinct integers >= 0")
         if len(self.fractions) != 3 or min(self.fractions) < 0 or abs(sum(self.fractions) - 1) > 1e-6:
-            raise _bad("splits.fractions", list(self.fractions), "three shares in [0, 1] (train, val, id_test) summing to 1")
+            raise bad_value("splits.fractions", list(self.fractions), "three shares in [0, 1] (train, val, id_test) summing to 1")
         if self.min_items < 0:
-            raise _bad("splits.min_items", self.min_items, "an integer >= 0")
+            raise bad_value("splits.min_items", self.min_items, "an integer >= 0")
         if self.folds is not None:
             known = _PROTOCOL_FOLDS[self.protocol]
             unknown = [f for f in self.folds if f not in known]
             if not self.folds or unknown or len(set(self.folds)) != len(self.folds):
-                raise _bad("splits.folds", list(self.folds),
+                raise bad_value("splits.folds", list(self.folds),
                            f"null or distinct folds of protocol '{self.protocol}' from {list(known)}")
 
     def fold_names(self) -> tuple[str, ...]:
@@ -188,14 +180,14 @@ class GridSpec:
         known = list(_variant_stages())
         for key, values in (("grid.variants", self.variants), ("grid.encoders", self.encoders), ("grid.seeds", self.seeds)):
             if not values or len(set(values)) != len(values):
-                raise _bad(key, list(values), "a non-empty list without repeats")
+                raise bad_value(key, list(values), "a non-empty list without repeats")
         unknown = [v for v in self.variants if v not in known]
         if unknown:
-            raise _bad("grid.variants", list(self.variants), f"a list of variants from {known} (unknown: {unknown})")
+            raise bad_value("grid.variants", list(self.variants), f"a list of variants from {known} (unknown: {unknown})")
         if any(not re.fullmatch(r"[a-z0-9_.]+", e) for e in self.encoders):
-            raise _bad("grid.encoders", list(self.encoders), "a list of timm model names (lower case, digits, '_', '.')")
+            raise bad_value("grid.encoders", list(self.encoders), "a list of timm model names (lower case, digits, '_', '.')")
         if min(self.seeds) < 0:
-            raise _bad("grid.seeds", list(self.seeds), "a list of integers >= 0")
+            raise bad_value("grid.seeds", list(self.seeds), "a list of integers >= 0")
 
 
 #: ``train.init`` values: every encoder starts from ImageNet weights, or every encoder from random weights.
@@ -256,38 +248,38 @@ class TrainSpec:
 
     def __post_init__(self) -> None:
         if self.img_size < 32 or self.img_size % 32:
-            raise _bad("train.img_size", self.img_size, "a multiple of 32 (px)")
+            raise bad_value("train.img_size", self.img_size, "a multiple of 32 (px)")
         for key, value, low in (("batch_size", self.batch_size, 1), ("decoder_channels", self.decoder_channels, 1),
                                 ("num_workers", self.num_workers, 0), ("val_interval", self.val_interval, 1)):
             if value < low:
-                raise _bad(f"train.{key}", value, f"an integer >= {low}")
+                raise bad_value(f"train.{key}", value, f"an integer >= {low}")
         if not self.epochs_scale > 0:
-            raise _bad("train.epochs_scale", self.epochs_scale, "a number > 0")
+            raise bad_value("train.epochs_scale", self.epochs_scale, "a number > 0")
         if not self.lr_scale > 0:
-            raise _bad("train.lr_scale", self.lr_scale, "a number > 0")
+            raise bad_value("train.lr_scale", self.lr_scale, "a number > 0")
         if self.init not in INITS:
-            raise _bad("train.init", self.init, f"one of {list(INITS)}")
+            raise bad_value("train.init", self.init, f"one of {list(INITS)}")
         if self.tile is not None and (self.tile < 32 or self.tile % 32):
-            raise _bad("train.tile", self.tile, "null or a multiple of 32 (px)")
+            raise bad_value("train.tile", self.tile, "null or a multiple of 32 (px)")
         if not 0 <= self.overlap < 1:
-            raise _bad("train.overlap", self.overlap, "a share in [0, 1)")
+            raise bad_value("train.overlap", self.overlap, "a share in [0, 1)")
         if self.max_batches_per_epoch is not None and self.max_batches_per_epoch < 1:
-            raise _bad("train.max_batches_per_epoch", self.max_batches_per_epoch, "null or an integer >= 1")
+            raise bad_value("train.max_batches_per_epoch", self.max_batches_per_epoch, "null or an integer >= 1")
         if isinstance(self.augment, dict):
             from heritage_core.data.loader import resolve_augment  # only for explicit settings (imports torch)
 
             try:
                 resolve_augment(self.augment)
             except ConfigError as exc:
-                raise _bad("train.augment", self.augment, f"True, False or valid settings ({exc})") from None
+                raise bad_value("train.augment", self.augment, f"True, False or valid settings ({exc})") from None
         if self.stage_epochs is not None:
             variants = _variant_stages()
             for variant, epochs in self.stage_epochs.items():
                 if variant not in variants:
-                    raise _bad(f"train.stage_epochs.{variant}", list(epochs), f"keyed by a variant from {list(variants)}")
+                    raise bad_value(f"train.stage_epochs.{variant}", list(epochs), f"keyed by a variant from {list(variants)}")
                 stages = [name for name, _ in variants[variant]]
                 if len(epochs) != len(stages) or min(epochs) < 1:
-                    raise _bad(f"train.stage_epochs.{variant}", list(epochs),
+                    raise bad_value(f"train.stage_epochs.{variant}", list(epochs),
                                f"{len(stages)} integer(s) >= 1, one per stage ({', '.join(stages)})")
 
     def epochs_for(self, variant: str) -> dict[str, Any]:
@@ -324,11 +316,11 @@ class EvaluateSpec:
 
     def __post_init__(self) -> None:
         if not self.partitions or any(p not in _PARTITIONS for p in self.partitions):
-            raise _bad("evaluate.partitions", list(self.partitions), f"a non-empty list from {list(_PARTITIONS)}")
+            raise bad_value("evaluate.partitions", list(self.partitions), f"a non-empty list from {list(_PARTITIONS)}")
         if self.score_max_side_px is not None and self.score_max_side_px < 32:
-            raise _bad("evaluate.score_max_side_px", self.score_max_side_px, "null or an integer >= 32 (px)")
+            raise bad_value("evaluate.score_max_side_px", self.score_max_side_px, "null or an integer >= 32 (px)")
         if self.n_resamples < 1:
-            raise _bad("evaluate.n_resamples", self.n_resamples, "an integer >= 1")
+            raise bad_value("evaluate.n_resamples", self.n_resamples, "an integer >= 1")
 
 
 @dataclass(frozen=True)
@@ -348,9 +340,9 @@ class AnalysisSpec:
     def __post_init__(self) -> None:
         for key, value in (("n_resamples", self.n_resamples), ("n_permutations", self.n_permutations)):
             if value < 1:
-                raise _bad(f"analysis.{key}", value, "an integer >= 1")
+                raise bad_value(f"analysis.{key}", value, "an integer >= 1")
         if not self.heads or any(h not in _HEADS for h in self.heads):
-            raise _bad("analysis.heads", list(self.heads), f"a non-empty list from {list(_HEADS)}")
+            raise bad_value("analysis.heads", list(self.heads), f"a non-empty list from {list(_HEADS)}")
 
 
 @dataclass(frozen=True)
@@ -374,13 +366,13 @@ class ReportSpec:
 
     def __post_init__(self) -> None:
         if self.head not in _HEADS:
-            raise _bad("report.head", self.head, f"one of {list(_HEADS)}")
+            raise bad_value("report.head", self.head, f"one of {list(_HEADS)}")
         if self.partition not in ("id_test", "ood_test"):
-            raise _bad("report.partition", self.partition, "'id_test' or 'ood_test'")
+            raise bad_value("report.partition", self.partition, "'id_test' or 'ood_test'")
         if self.compare is not None and (not self.compare or len(set(self.compare)) != len(self.compare)):
-            raise _bad("report.compare", list(self.compare), "null or a non-empty list of distinct variants")
+            raise bad_value("report.compare", list(self.compare), "null or a non-empty list of distinct variants")
         if self.n_qualitative < 1:
-            raise _bad("report.n_qualitative", self.n_qualitative, "an integer >= 1")
+            raise bad_value("report.n_qualitative", self.n_qualitative, "an integer >= 1")
 
 
 @dataclass(frozen=True)
@@ -422,51 +414,12 @@ class FilmSpec:
     def __post_init__(self) -> None:
         for key in ("crop_px", "tile_px"):
             if getattr(self, key) < 32 or getattr(self, key) % 32:
-                raise _bad(f"film.{key}", getattr(self, key), "a multiple of 32 (px)")
+                raise bad_value(f"film.{key}", getattr(self, key), "a multiple of 32 (px)")
         for key in ("epochs", "crops_per_epoch", "batch_size", "score_tile_px", "n_resamples"):
             if getattr(self, key) < 1:
-                raise _bad(f"film.{key}", getattr(self, key), "an integer >= 1")
+                raise bad_value(f"film.{key}", getattr(self, key), "an integer >= 1")
         if not 0 <= self.overlap < 1 or not self.lr > 0 or self.seed < 0:
-            raise _bad("film.overlap/lr/seed", (self.overlap, self.lr, self.seed), "a share in [0, 1), > 0 and >= 0")
-
-
-@dataclass(frozen=True)
-class ResourcesSpec:
-    """SLURM resources (``heritage suite submit``); the local runner ignores them.
-
-    Attributes:
-        partition: SLURM partition, or None for the cluster's default.
-        time: time limit of one training + evaluation array task, ``[D-]HH:MM:SS``.
-        gpus_per_task: GPUs per array task; 0 runs on CPU and requests no GPU.
-        cpus_per_task: CPU cores per task (also for the prepare and report jobs).
-        mem: memory per task, e.g. ``32G``.
-        max_parallel: at most this many array tasks at once (``--array=...%N``), or None.
-        prepare_time: time limit of the splits job (notebook 01).
-        report_time: time limit of the final job (notebooks 04 and 05).
-    """
-
-    partition: str | None = None
-    time: str = "24:00:00"
-    gpus_per_task: int = 1
-    cpus_per_task: int = 8
-    mem: str = "32G"
-    max_parallel: int | None = None
-    prepare_time: str = "01:00:00"
-    report_time: str = "02:00:00"
-
-    def __post_init__(self) -> None:
-        for key in ("time", "prepare_time", "report_time"):
-            if not _SLURM_TIME.match(getattr(self, key)):
-                raise _bad(f"resources.{key}", getattr(self, key), "a SLURM time [D-]HH:MM:SS, e.g. '24:00:00'")
-        if self.gpus_per_task < 0 or self.cpus_per_task < 1:
-            raise _bad("resources.gpus_per_task/cpus_per_task", (self.gpus_per_task, self.cpus_per_task),
-                       "integers >= 0 and >= 1")
-        if not _SLURM_MEM.match(self.mem):
-            raise _bad("resources.mem", self.mem, "a SLURM memory size such as '32G' or '16000M'")
-        if self.max_parallel is not None and self.max_parallel < 1:
-            raise _bad("resources.max_parallel", self.max_parallel, "null or an integer >= 1")
-        if self.partition is not None and not _NAME.match(self.partition):
-            raise _bad("resources.partition", self.partition, "null or a partition name")
+            raise bad_value("film.overlap/lr/seed", (self.overlap, self.lr, self.seed), "a share in [0, 1), > 0 and >= 0")
 
 
 @dataclass(frozen=True)
@@ -529,45 +482,45 @@ class Profile:
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
-            raise _bad("name", self.name, "a suite name of letters, digits, '_', '-' and '.'")
+            raise bad_value("name", self.name, "a suite name of letters, digits, '_', '-' and '.'")
         if not re.fullmatch(r"cpu|cuda(:\d+)?", self.device):
-            raise _bad("device", self.device, "'cpu', 'cuda' or 'cuda:N'")
+            raise bad_value("device", self.device, "'cpu', 'cuda' or 'cuda:N'")
         if self.grid is None:
             if self.film is None:
                 raise ConfigError("the profile has neither 'grid' (notebooks 01-05) nor 'film' (notebook 06); "
                                   "give at least one")
             return
         if len(self.splits.seeds) not in (1, len(self.grid.seeds)):
-            raise _bad("splits.seeds", list(self.splits.seeds),
+            raise bad_value("splits.seeds", list(self.splits.seeds),
                        f"one split seed, or one per training seed ({len(self.grid.seeds)}: grid.seeds {list(self.grid.seeds)})")
         if self.report.encoder is not None and self.report.encoder not in self.grid.encoders:
-            raise _bad("report.encoder", self.report.encoder, f"null or one of grid.encoders {list(self.grid.encoders)}")
+            raise bad_value("report.encoder", self.report.encoder, f"null or one of grid.encoders {list(self.grid.encoders)}")
         missing = [v for v in self.report.compare or () if v not in self.grid.variants]
         if missing:
-            raise _bad("report.compare", list(self.report.compare), f"variants of grid.variants (not {missing})")
+            raise bad_value("report.compare", list(self.report.compare), f"variants of grid.variants (not {missing})")
         unused = sorted(set(self.train.pretrained) - set(self.grid.encoders))
         if unused:
-            raise _bad("train.pretrained", self.train.pretrained, f"keyed by encoders of grid.encoders (not {unused})")
+            raise bad_value("train.pretrained", self.train.pretrained, f"keyed by encoders of grid.encoders (not {unused})")
         if self.train.init == "pretrained":
             lacking = [e for e in self.grid.encoders if e not in self.train.pretrained]
             if lacking:
-                raise _bad("train.pretrained", self.train.pretrained,
+                raise bad_value("train.pretrained", self.train.pretrained,
                            f"weights for every encoder when train.init is 'pretrained' (missing: {lacking}); list "
                            f"them (e.g. {lacking[0]}: 'timm:{lacking[0]}.<tag>') or set train.init: random")
         elif self.train.pretrained:
-            raise _bad("train.pretrained", self.train.pretrained, "empty when train.init is 'random'")
+            raise bad_value("train.pretrained", self.train.pretrained, "empty when train.init is 'random'")
         tags = {e: w for e, w in self.train.pretrained.items() if re.match(r"^(timm|smp):", w)}
         wrong = {e: w for e, w in tags.items() if not re.match(rf"^(timm|smp):{re.escape(e)}\.\S+$", w)}
         if wrong:
-            raise _bad("train.pretrained", wrong, "tags of each encoder's own architecture, e.g. "
+            raise bad_value("train.pretrained", wrong, "tags of each encoder's own architecture, e.g. "
                        f"{next(iter(wrong))}: 'timm:{next(iter(wrong))}.<tag>'")
         totals = {v: self.train.total_epochs(v) for v in self.grid.variants}
         if len(set(totals.values())) > 1:
-            raise _bad("train.stage_epochs", self.train.stage_epochs,
+            raise bad_value("train.stage_epochs", self.train.stage_epochs,
                        f"the same total epochs for every variant (equal budget); they total {totals}")
         if (self.evaluate.score_max_side_px is not None
                 and self.evaluate.score_max_side_px <= self.dataset.max_side_px):
-            raise _bad("evaluate.score_max_side_px", self.evaluate.score_max_side_px,
+            raise bad_value("evaluate.score_max_side_px", self.evaluate.score_max_side_px,
                        f"null or larger than dataset.max_side_px ({self.dataset.max_side_px})")
 
     def compare_variants(self) -> tuple[str, ...]:
@@ -592,89 +545,7 @@ class Profile:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain YAML/JSON-safe form (tuples as lists); :func:`profile_from_dict` reads it back unchanged."""
-        return _plain(dataclasses.asdict(self))
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _type_name(tp: Any) -> str:
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        return " or ".join(_type_name(a) for a in typing.get_args(tp))
-    if origin in (tuple, list):
-        return f"a list of {_type_name(typing.get_args(tp)[0])}"
-    if origin is dict:
-        return f"a mapping of str to {_type_name(typing.get_args(tp)[1])}"
-    if dataclasses.is_dataclass(tp):
-        return "a mapping"
-    return {type(None): "null", bool: "true/false", int: "int", float: "number", str: "str",
-            Any: "any value"}.get(tp, str(tp))
-
-
-def _convert(value: Any, tp: Any, key: str) -> Any:
-    """``value`` checked against the annotation ``tp`` (lists become tuples); ConfigError naming ``key``."""
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        options = [a for a in typing.get_args(tp) if a is not type(None)]
-        if value is None and len(options) < len(typing.get_args(tp)):
-            return None
-        if len(options) == 1 and (dataclasses.is_dataclass(options[0]) or typing.get_origin(options[0])):
-            return _convert(value, options[0], key)  # the inner message names the exact key
-        for option in typing.get_args(tp):
-            try:
-                return _convert(value, option, key)
-            except ConfigError:
-                continue
-        raise ConfigError(f"key '{key}' must be {_type_name(tp)}, got {value!r} ({type(value).__name__})")
-    if tp is Any:
-        return value
-    if dataclasses.is_dataclass(tp):
-        return _build(tp, value, key)
-    if origin in (tuple, list):
-        if not isinstance(value, list):
-            raise ConfigError(f"key '{key}' must be {_type_name(tp)}, got {value!r} ({type(value).__name__})")
-        return tuple(_convert(v, typing.get_args(tp)[0], f"{key}[{i}]") for i, v in enumerate(value))
-    if origin is dict:
-        if not isinstance(value, dict) or any(not isinstance(k, str) for k in value):
-            raise ConfigError(f"key '{key}' must be {_type_name(tp)}, got {value!r} ({type(value).__name__})")
-        return {k: _convert(v, typing.get_args(tp)[1], f"{key}.{k}") for k, v in value.items()}
-    ok = {
-        type(None): value is None,
-        bool: isinstance(value, bool),
-        int: isinstance(value, int) and not isinstance(value, bool),
-        float: isinstance(value, (int, float)) and not isinstance(value, bool),
-        str: isinstance(value, str),
-    }[tp]
-    if not ok:
-        raise ConfigError(f"key '{key}' must be {_type_name(tp)}, got {value!r} ({type(value).__name__})")
-    return float(value) if tp is float else value
-
-
-def _build(cls: type, raw: Any, key: str) -> Any:
-    where = f"section '{key}'" if key else "the profile"
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where} must be a mapping, got {raw!r} ({type(raw).__name__})")
-    hints = typing.get_type_hints(cls)
-    fields = [f.name for f in dataclasses.fields(cls)]
-    prefix = f"{key}." if key else ""
-    unknown = sorted(str(k) for k in set(raw) - set(fields))
-    if unknown:
-        hints_text = "".join(
-            f" ('{prefix + k}': did you mean '{prefix + close[0]}'?)"
-            for k in unknown if (close := difflib.get_close_matches(k, fields, n=1))
-        )
-        raise ConfigError(f"unknown key(s) {[prefix + k for k in unknown]} in {where}{hints_text}; allowed are {fields}")
-    missing = [f.name for f in dataclasses.fields(cls) if f.name not in raw
-               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
-    if missing:
-        raise ConfigError(f"{where} lacks the required key(s) {[prefix + k for k in missing]}")
-    return cls(**{name: _convert(value, hints[name], prefix + name) for name, value in raw.items()})
+        return plain(dataclasses.asdict(self))
 
 
 def profile_from_dict(raw: Any, *, default_name: str | None = None) -> Profile:
@@ -692,7 +563,7 @@ def profile_from_dict(raw: Any, *, default_name: str | None = None) -> Profile:
     """
     if isinstance(raw, dict) and "name" not in raw and default_name is not None:
         raw = {"name": default_name, **raw}
-    return _build(Profile, raw, "")
+    return build_dataclass(Profile, raw, "")
 
 
 def load_profile(path: str | Path) -> Profile:

@@ -5,12 +5,12 @@
 * Scores are percent with one decimal: ``f"{100 * value:.1f}"``; a negative number gets a math minus.
 * Every interval is a 95 % interval written ``[low, high]`` after its value, never as ±.
 * An undefined value (NaN: a class absent from labels and predictions, a missing run) prints as ``--``
-  (:data:`heritage_core.metrics.ABSENT_CLASS_RULE`, repeated in every caption).
+  (:data:`heritage_core.evaluation.metrics.ABSENT_CLASS_RULE`, repeated in every caption).
 * Bold marks the best value of a column: the highest mIoU; for the DG gap the smallest absolute gap; in
   the ablation the largest ΔmIoU.
 
 **Aggregation over runs** (:func:`estimate`): a variant's score is the mean over folds within each seed,
-then the mean over seeds (as :func:`heritage_core.dg.summarise_over_folds`). Its interval depends on what
+then the mean over seeds (as :func:`heritage_core.evaluation.dg.summarise_over_folds`). Its interval depends on what
 varies, and the captions say which rule was used (:func:`interval_sentence`):
 
 * one run: the run's own image-level bootstrap interval (``bootstrap``);
@@ -29,9 +29,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from heritage_core.dg import VARIANT_ORDER
+from heritage_core.evaluation.dg import VARIANT_ORDER
 from heritage_core.errors import ConfigError
-from heritage_core.metrics import ABSENT_CLASS_RULE
+from heritage_core.evaluation.metrics import ABSENT_CLASS_RULE
 
 __all__ = [
     "CI_LEVEL",

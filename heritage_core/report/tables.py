@@ -1,11 +1,11 @@
 """The paper's LaTeX tables: a *frame* function selects the numbers, a *table* function formats them.
 
 The main, per-fold and ablation numbers come from the headline tables of notebook 04
-(:mod:`heritage_core.headline`: hierarchical bootstrap over seeds and test images, the all-Clean floor, the
+(:mod:`heritage_core.evaluation.headline`: hierarchical bootstrap over seeds and test images, the all-Clean floor, the
 common class set, complete grids only); the per-class table aggregates the tidy results. Frames hold fractions
 in [0, 1] (written as the tables' CSV twins); tables are booktabs ``table`` / ``table*`` floats with caption and
 label that ``main.tex`` can ``\\input`` as they are, following the formatting rule of
-:mod:`heritage_core.paper.aggregate`: every result sits beside the floor's row, an "X" marks a cell whose
+:mod:`heritage_core.report.aggregate`: every result sits beside the floor's row, an "X" marks a cell whose
 fold x seed grid is incomplete, and a dagger marks a result whose interval does not clear the floor. Only
 packages of Debian's texlive-latex-base/-recommended are used (booktabs, no siunitx or multirow).
 """
@@ -16,20 +16,17 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from heritage_core.dg import VARIANT_ORDER
-from heritage_core.metrics import ABSENT_CLASS_RULE
-from heritage_core.paper.aggregate import (
+from heritage_core.evaluation.metrics import ABSENT_CLASS_RULE
+from heritage_core.report.aggregate import (
     MAIN_PARTITIONS,
     NAN,
     PARTITION_LABELS,
     VARIANT_LABELS,
     best_value,
     bold,
-    caption_tail,
     interval_sentence,
     estimate,
     estimate_record,
-    fold_order,
     format_interval,
     format_p,
     format_percent,
@@ -95,7 +92,7 @@ def main_results(
     """ID, OOD and gap mIoU per encoder and variant, and the all-Clean floor, over all folds and seeds.
 
     Args:
-        headline: :func:`heritage_core.headline.headline_results` (``headline.csv``).
+        headline: :func:`heritage_core.evaluation.headline.headline_results` (``headline.csv``).
         head: scored head.
         variants: variants, in order; None for all (ablation order). The floor is always last.
         encoders: encoders, in order; None for all, sorted.
@@ -335,10 +332,10 @@ def ablation(
     """One row per variant (and the floor): its design factors, training budget and ΔmIoU against the baseline.
 
     Args:
-        headline_comparisons: :func:`heritage_core.headline.headline_comparisons` (mean over (fold, seed)
+        headline_comparisons: :func:`heritage_core.evaluation.headline.headline_comparisons` (mean over (fold, seed)
             pairs, hierarchical-bootstrap interval, sign-flip p, Holm).
-        budgets: :func:`heritage_core.headline.budgets`.
-        comparisons: the per-run paired tests (:func:`heritage_core.dg.compare_variants`), for the count of
+        budgets: :func:`heritage_core.evaluation.headline.budgets`.
+        comparisons: the per-run paired tests (:func:`heritage_core.evaluation.dg.compare_variants`), for the count of
             (fold, seed) comparisons significant on their own (secondary).
         head: scored head.
         encoder: encoder; None for the first in ``budgets``.

@@ -12,7 +12,7 @@ Counting rules:
   row's ``pixel_share`` is the ignore share of all pixels counted at that head.
 * ``images`` is the number of items with at least one pixel of the class.
 
-Warnings (rows of :attr:`SplitReport.warnings`, also issued as :class:`~heritage_core.splits.SplitWarning`):
+Warnings (rows of :attr:`SplitReport.warnings`, also issued as :class:`~heritage_core.splits.protocols.SplitWarning`):
 
 * ``small_partition``: a partition that should hold items (train; val and id_test when their fraction is
   > 0; ood_test for leave-one-out) has fewer than ``min_items`` items.
@@ -33,8 +33,9 @@ import numpy as np
 import pandas as pd
 
 from heritage_core.errors import ConfigError, ManifestError
+from heritage_core.report.aggregate import tex_escape
 from heritage_core.runs import atomic_write_bytes, atomic_write_text
-from heritage_core.splits import (
+from heritage_core.splits.protocols import (
     CONTENTS,
     DEFAULT_FRACTIONS,
     ID_PARTITIONS,
@@ -157,7 +158,7 @@ def load_or_compute_histograms(cache: Cache, path: str | Path) -> ClassHistogram
 def domain_counts(index: pd.DataFrame) -> pd.DataFrame:
     """Items per material (rows) and content (columns) of a cache index, with ``total`` row and column.
 
-    Domains come in ARTeFACT order (:data:`~heritage_core.splits.MATERIALS`, :data:`~heritage_core.splits.CONTENTS`),
+    Domains come in ARTeFACT order (:data:`~heritage_core.splits.protocols.MATERIALS`, :data:`~heritage_core.splits.protocols.CONTENTS`),
     others after them alphabetically.
     """
     items = check_index(index)
@@ -354,13 +355,6 @@ def summary_table(report: SplitReport, seed: int | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _tex(text: object) -> str:
-    out = str(text).replace("\\", "\x00")
-    for char in "&%_#${}":
-        out = out.replace(char, "\\" + char)
-    return out.replace("\x00", r"\textbackslash{}")
-
-
 def latex_table(report: SplitReport, seed: int | None = None) -> str:
     """A booktabs LaTeX table of :func:`summary_table` (the caller writes it to a file).
 
@@ -380,7 +374,7 @@ def latex_table(report: SplitReport, seed: int | None = None) -> str:
     lines = [
         r"\begin{table}[t]", r"\centering", r"\small",
         r"\caption{Split composition, protocol" + ("s " if len(protocols) > 1 else " ")
-        + ", ".join(rf"\texttt{{{_tex(p)}}}" for p in protocols) + f", split seed {seed}: images per partition "
+        + ", ".join(rf"\texttt{{{tex_escape(p)}}}" for p in protocols) + f", split seed {seed}: images per partition "
         r"(source groups in parentheses where fewer than images; a group never spans two partitions). "
         rf"$^\dagger$: fewer than {report.min_items} images. Absent: fine damage classes with pixels in "
         r"ID or OOD test but none in train.}",
@@ -389,8 +383,8 @@ def latex_table(report: SplitReport, seed: int | None = None) -> str:
         "Held out & " + " & ".join(_LABELS[p] for p in PARTITIONS) + r" & Absent \\", r"\midrule",
     ]
     for _, row in table.iterrows():
-        held = _tex(row["held_out"]) if isinstance(row["held_out"], str) else "none (random)"
-        label = f"{_tex(row['protocol'])}: {held}" if len(protocols) > 1 else held
+        held = tex_escape(row["held_out"]) if isinstance(row["held_out"], str) else "none (random)"
+        label = f"{tex_escape(row['protocol'])}: {held}" if len(protocols) > 1 else held
         cells = []
         for part in PARTITIONS:
             n, g = row[part], row[f"{part}_groups"]
@@ -520,7 +514,7 @@ def write_splits_and_report(
     Args:
         cache_dir: the ingest cache to split.
         output_dir: manifests go here, the report (and ``class_histograms.npz``) to ``output_dir/report``.
-        protocol: one of :data:`~heritage_core.splits.PROTOCOLS`.
+        protocol: one of :data:`~heritage_core.splits.protocols.PROTOCOLS`.
         seeds: distinct split seeds.
         fractions: train, val, id_test shares of the in-domain items.
         min_items: small-partition threshold of the report.

@@ -68,10 +68,8 @@ __all__ = [
     "DEFAULT_FRACTIONS",
     "SplitWarning",
     "Manifest",
-    "SplitParams",
     "check_index",
     "check_fractions",
-    "check_split_params",
     "fold_slug",
     "fold_domains",
     "make_splits",
@@ -79,7 +77,6 @@ __all__ = [
     "validate_manifest",
     "write_manifests",
     "load_manifest",
-    "prepare_dataset",
 ]
 
 #: Split protocols.
@@ -562,160 +559,3 @@ def load_manifest(path: str | Path, cache: Cache | str | Path | None = None) -> 
         fingerprint=cache.fingerprint if cache is not None else None, name=str(path),
     )
     return manifest
-
-
-# -------------------------------------------------------------------------------------- notebook 01
-@dataclass(frozen=True)
-class SplitParams:
-    """Validated parameters of notebook ``01_splits`` (see :func:`check_split_params`)."""
-
-    cache_dir: Path
-    source_dir: Path | None
-    synthetic_n: int
-    synthetic_seed: int
-    synthetic_min_mark_px: int
-    max_side_px: int
-    score_cache_dir: Path | None
-    score_max_side_px: int
-    protocol: str
-    seeds: tuple[int, ...]
-    fractions: tuple[float, float, float]
-    min_items: int
-    output_dir: Path
-    smoke: bool
-
-    @property
-    def report_dir(self) -> Path:
-        """Where the split report goes: ``output_dir/report``."""
-        return self.output_dir / "report"
-
-
-def _check_int(value: Any, name: str, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ConfigError(f"{name} is {value!r}; it must be an integer >= {low}")
-    return int(value)
-
-
-def check_split_params(
-    cache_dir: str | Path,
-    source_dir: str | Path | None,
-    synthetic_n: int,
-    synthetic_seed: int,
-    max_side_px: int,
-    protocol: str,
-    seeds: Sequence[int],
-    fractions: Sequence[float],
-    min_items: int,
-    output_dir: str | Path,
-    smoke: bool,
-    synthetic_min_mark_px: int = 1,
-    score_cache_dir: str | Path | None = None,
-    score_max_side_px: int = 0,
-) -> SplitParams:
-    """Validate every parameter of notebook ``01_splits`` at once.
-
-    Args:
-        cache_dir: ingest cache to split; made by :func:`prepare_dataset` when missing.
-        source_dir: dataset source to ingest when ``cache_dir`` is missing (None or "": none).
-        synthetic_n: when > 0 and ``cache_dir`` is missing, synthetic items to write into ``source_dir``
-            first (unless it already holds parquet shards).
-        synthetic_seed: seed of the synthetic dataset.
-        max_side_px: long side of cached items in px when ingesting.
-        protocol: one of :data:`PROTOCOLS`.
-        seeds: distinct split seeds (>= 0).
-        fractions: train, val, id_test shares of the in-domain items.
-        min_items: partitions with fewer items raise a :class:`SplitWarning` in the report.
-        output_dir: manifests go here, the report to ``output_dir/report``.
-        smoke: keep only the first seed.
-        synthetic_min_mark_px: smallest width of thin synthetic marks, px (see ``write_synthetic_dataset``).
-        score_cache_dir: a second cache of the same source at ``score_max_side_px``, whose masks the
-            evaluation scores (None or "": none).
-        score_max_side_px: long side of the score cache, px (0 with no score cache).
-
-    Returns:
-        The parameters as a :class:`SplitParams`.
-
-    Raises:
-        ConfigError: the first bad parameter, named, with what is allowed.
-    """
-    seeds_list = list(seeds) if isinstance(seeds, (list, tuple)) else None
-    if not seeds_list:
-        raise ConfigError(f"seeds is {seeds!r}; give a non-empty list of split seeds, e.g. [0, 1, 2]")
-    checked = [_check_seed(s, "seeds[]") for s in seeds_list]
-    if len(set(checked)) != len(checked):
-        raise ConfigError(f"seeds {checked} repeats a seed; give distinct split seeds")
-    if not isinstance(smoke, bool):
-        raise ConfigError(f"smoke is {smoke!r}; it must be True or False")
-    source = Path(source_dir) if source_dir not in (None, "") else None
-    cache = Path(cache_dir)
-    synthetic_n = _check_int(synthetic_n, "synthetic_n", 0)
-    if not (cache / "dataset.json").is_file() and synthetic_n == 0 and (source is None or not source.exists()):
-        raise ConfigError(
-            f"cache_dir '{cache}' is not an ingest cache and there is nothing to build it from (source_dir is "
-            f"{source_dir!r}, synthetic_n is 0); point cache_dir at a cache, source_dir at a dataset, or set "
-            f"synthetic_n > 0"
-        )
-    score_dir = Path(score_cache_dir) if score_cache_dir not in (None, "") else None
-    max_side = _check_int(max_side_px, "max_side_px", 16)
-    score_side = _check_int(score_max_side_px, "score_max_side_px", 0)
-    if (score_dir is None) != (score_side == 0) or (score_dir is not None and score_side <= max_side):
-        raise ConfigError(f"score_cache_dir {score_cache_dir!r} and score_max_side_px {score_max_side_px!r}: give "
-                          f"both (a long side larger than max_side_px {max_side}) or neither ('' and 0)")
-    return SplitParams(
-        cache_dir=cache, source_dir=source, synthetic_n=synthetic_n,
-        synthetic_seed=_check_seed(synthetic_seed, "synthetic_seed"),
-        synthetic_min_mark_px=_check_int(synthetic_min_mark_px, "synthetic_min_mark_px", 1),
-        max_side_px=max_side, score_cache_dir=score_dir, score_max_side_px=score_side,
-        protocol=_check_protocol(protocol),
-        seeds=tuple(checked[:1] if smoke else checked), fractions=check_fractions(fractions),
-        min_items=_check_int(min_items, "min_items", 0), output_dir=Path(output_dir), smoke=smoke,
-    )
-
-
-def prepare_dataset(
-    cache_dir: str | Path,
-    source_dir: str | Path | None = None,
-    synthetic_n: int = 0,
-    synthetic_seed: int = 0,
-    max_side_px: int = 512,
-    synthetic_min_mark_px: int = 1,
-) -> Cache:
-    """Open the ingest cache at ``cache_dir``, building it first when it is missing.
-
-    When ``cache_dir`` holds no cache: if ``synthetic_n`` > 0 and ``source_dir`` has no ``data/*.parquet``,
-    a synthetic ARTeFACT-schema dataset of ``synthetic_n`` items is written there
-    (``heritage_core.data.synth.write_synthetic_dataset``); then ``source_dir`` is ingested into
-    ``cache_dir`` (``heritage_core.data.ingest.ingest``). An existing cache is opened as it is.
-
-    Args:
-        cache_dir: the cache folder.
-        source_dir: dataset source folder (parquet folder, ``metadata.csv`` folder or binary-mask folder).
-        synthetic_n: number of synthetic items to generate when needed (0: never generate).
-        synthetic_seed: seed of the synthetic dataset.
-        max_side_px: long side in px of generated and cached items.
-        synthetic_min_mark_px: smallest width of thin synthetic marks, px.
-
-    Returns:
-        The opened :class:`~heritage_core.data.cache.Cache`.
-
-    Raises:
-        DataError: no cache and nothing to build it from, or ingest fails.
-    """
-    cache_dir = Path(cache_dir)
-    if (cache_dir / "dataset.json").is_file():
-        return open_cache(cache_dir)
-    if source_dir in (None, ""):
-        raise DataError(f"'{cache_dir}' holds no ingest cache and no source_dir was given to build it from; "
-                        f"pass source_dir (and synthetic_n > 0 to generate synthetic data)")
-    source = Path(source_dir)
-    if synthetic_n > 0 and not any((source / "data").glob("*.parquet")):
-        from heritage_core.data.synth import write_synthetic_dataset
-
-        write_synthetic_dataset(source, n=synthetic_n, seed=synthetic_seed, max_side_px=max_side_px,
-                                min_mark_px=synthetic_min_mark_px)
-    if not source.exists():
-        raise DataError(f"source_dir '{source}' does not exist; point it at a dataset or set synthetic_n > 0")
-    from heritage_core.data.ingest import ingest
-
-    ingest(source, cache_dir, max_side_px=max_side_px, progress=False)
-    return open_cache(cache_dir)

@@ -2,7 +2,7 @@
 
 :func:`evaluate_run` predicts every image of the chosen partitions exactly as the run's validation did (the
 scale rule): sliding windows of the run's ``tile`` and ``overlap`` over the cached image at its own scale, in
-the run's precision (:func:`heritage_core.inference.predict_logits`). Scores are computed at the cache's
+the run's precision (:func:`heritage_core.models.tiled.predict_logits`). Scores are computed at the cache's
 resolution (``dataset.max_side_px``: ARTeFACT's scans are downsized, so a 3 px line of a 4096 px scan is a
 fragment at 1024), or against the masks of a *score cache* of the same source at a larger long side, the
 logits resized to them. Each image is scored once per *scored head*:
@@ -22,19 +22,19 @@ A head is *live* when the run's final stage has its loss (:func:`live_heads`): a
 fine head (and get no violation rate). Each scored head is compared with the label of its level
 (:data:`BASE_HEAD`): fine-level items are scored on every head (their mask mapped to coarse and binary with the
 taxonomy), binary-level items on the binary level only. Pixels labelled 255 are never scored. Every score is
-stored with its floor: the all-Clean predictor on the same labels (:func:`heritage_core.metrics.all_clean_counts`).
+stored with its floor: the all-Clean predictor on the same labels (:func:`heritage_core.evaluation.metrics.all_clean_counts`).
 
 Written under ``<run_dir>/eval/`` (the folder is rebuilt and swapped in atomically, so a re-evaluation
 replaces it whole):
 
 * ``<partition>.npz``: per-image counts of every scored head with its own image ids and their source groups
-  (:func:`heritage_core.metrics.save_counts`), plus the summed confusion per head.
+  (:func:`heritage_core.evaluation.store.save_counts`), plus the summed confusion per head.
 * ``<partition>_pred.npz``: the predicted masks of ``binary``, ``coarse``, ``fine`` (and
   ``fine_consistent`` with ``consistent=True``) downsampled (nearest) so the long side is at most
   ``pred_max_side_px``, uint8, padded with 255 to a common square; keys ``format``, ``ids``, ``shape``
   (N, 2: scored H, W), ``size`` (N, 2: stored h, w) and one (N, S, S) array per head. Every other scored
   head is a taxonomy mapping of one of them (``*_from_fine`` of ``fine``, ``*_consistent`` of
-  ``fine_consistent``), see :func:`stored_prediction`. The inspector (:mod:`heritage_core.widgets`) reads
+  ``fine_consistent``), see :func:`stored_prediction`. The inspector (:mod:`heritage_core.report.widgets`) reads
   them with the image and mask from the cache, so it never re-runs the model.
 * ``metrics.json``: per partition and scored head: mIoU with its image-level bootstrap CI, mAcc, mDice,
   aAcc, per-class IoU (with CI), Acc, Dice, support, the confusion matrix and the ``floor`` (all-Clean mIoU
@@ -49,43 +49,37 @@ replaces it whole):
 """
 from __future__ import annotations
 
-import io
-import math
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 import torch.nn.functional as F
 
 from heritage_core.data.cache import Cache, open_cache
 from heritage_core.errors import ConfigError, DataError, RunError
-from heritage_core.inference import precision_name, predict_logits
-from heritage_core.metrics import (
-    ABSENT_CLASS_RULE,
-    FLOOR_NAME,
-    SegCounts,
-    SegMetrics,
-    all_clean_counts,
-    load_counts,
-    reduce_by_group,
-    reduce_counts,
-    save_counts,
+from heritage_core.evaluation.metrics import ABSENT_CLASS_RULE, SegCounts
+from heritage_core.evaluation.store import save_counts
+from heritage_core.evaluation.scores import partition_metrics
+from heritage_core.evaluation.store import (
+    _CONSISTENT_PRED,
+    _PRED_HEADS,
+    BASE_HEAD,
+    EVAL_FORMAT,
+    resolve_run_path,
+    save_predictions,
 )
 from heritage_core.models import predict, violation_counts
-from heritage_core.runs import atomic_dir, atomic_write_json, git_commit, package_versions, read_json
-from heritage_core.splits import PARTITIONS, load_manifest
-from heritage_core.stats import bootstrap_class_iou, bootstrap_miou
+from heritage_core.models.tiled import precision_name, predict_logits
+from heritage_core.runs import utc_timestamp, atomic_dir, atomic_write_json, git_commit, package_versions, read_json
+from heritage_core.splits.protocols import PARTITIONS, load_manifest
 from heritage_core.taxonomy import HEADS, IGNORE_INDEX, Taxonomy, default_taxonomy
 
 __all__ = [
-    "EVAL_FORMAT",
     "EVAL_PARTITIONS",
-    "BASE_HEAD",
     "DOMAIN_COLUMNS",
     "SMOKE_MAX_IMAGES",
     "scored_heads",
@@ -94,37 +88,20 @@ __all__ = [
     "downsample_labels",
     "PartitionResult",
     "evaluate_partition",
-    "partition_metrics",
-    "clears_floor",
     "evaluate_run",
     "live_heads",
-    "Evaluation",
-    "load_evaluation",
-    "load_predictions",
-    "stored_prediction",
     "EvaluateParams",
     "check_evaluate_params",
-    "summary_table",
 ]
 
-#: Version of the layout of ``metrics.json``, ``eval.json`` and ``<partition>_pred.npz``.
-EVAL_FORMAT = 2
 #: Partitions evaluated by default, in order.
 EVAL_PARTITIONS = ("val", "id_test", "ood_test")
-#: Label level each scored head is compared with.
-BASE_HEAD = {
-    "binary": "binary", "coarse": "coarse", "fine": "fine",
-    "binary_from_fine": "binary", "coarse_from_fine": "coarse",
-    "binary_consistent": "binary", "coarse_consistent": "coarse", "fine_consistent": "fine",
-}
 #: Cache index columns that the per-domain breakdown groups by.
 DOMAIN_COLUMNS = ("material", "content")
 #: Images per partition in a smoke evaluation.
 SMOKE_MAX_IMAGES = 4
 #: Bootstrap resamples in a smoke evaluation.
 SMOKE_RESAMPLES = 100
-_PRED_HEADS = HEADS
-_CONSISTENT_PRED = "fine_consistent"
 
 
 # --------------------------------------------------------------------------- per image
@@ -178,7 +155,7 @@ def image_predictions(
     """Predicted labels of one image for every scored head (see the module docstring).
 
     Args:
-        logits: head -> logits of one image, as returned by :func:`~heritage_core.inference.predict_logits`.
+        logits: head -> logits of one image, as returned by :func:`~heritage_core.models.tiled.predict_logits`.
         consistent: also return the ``*_consistent`` predictions (hierarchical models only).
         taxonomy: the label hierarchy; None for the ARTeFACT default.
 
@@ -321,194 +298,6 @@ def _to_label_size(logits: dict[str, torch.Tensor], size: tuple[int, int], seen:
     return {h: F.interpolate(v[None], size=size, mode="bilinear", align_corners=False)[0] for h, v in logits.items()}
 
 
-def _json_float(value: Any) -> float | None:
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
-def _json_list(values: Iterable[Any]) -> list[float | None]:
-    return [_json_float(v) for v in values]
-
-
-def _intervals(counts: SegCounts, n_resamples: int, seed: int) -> tuple[list, list, list]:
-    """mIoU interval and per-class IoU intervals of per-image counts (None with fewer than 2 images)."""
-    c = counts.num_classes
-    rows = counts.by_group()  # resample source groups, not images, when a group has several images
-    if len(rows) < 2:
-        return [None, None], [None] * c, [None] * c
-    b = bootstrap_miou(rows.intersection, rows.union, n_resamples=n_resamples, seed=seed)
-    bc = bootstrap_class_iou(rows.intersection, rows.union, n_resamples=n_resamples, seed=seed)
-    return [_json_float(b.low), _json_float(b.high)], _json_list(bc.low), _json_list(bc.high)
-
-
-def _head_metrics(counts: SegCounts, n_resamples: int, seed: int) -> dict[str, Any]:
-    """metrics.json entry of one scored head on one partition, with the all-Clean floor on the same labels."""
-    m: SegMetrics = reduce_counts(counts)
-    miou_ci, class_low, class_high = _intervals(counts, n_resamples, seed)
-    floor_counts = all_clean_counts(counts)
-    f = reduce_counts(floor_counts)
-    floor_ci, _, _ = _intervals(floor_counts, n_resamples, seed)
-    return {
-        "n_images": len(counts),
-        "miou": _json_float(m.miou),
-        "miou_ci": miou_ci,
-        "macc": _json_float(m.macc),
-        "mdice": _json_float(m.mdice),
-        "aacc": _json_float(m.aacc),
-        "n_classes_scored": int(np.isfinite(m.iou).sum()),
-        "classes": {
-            "names": list(m.class_names),
-            "iou": _json_list(m.iou),
-            "iou_ci_low": class_low,
-            "iou_ci_high": class_high,
-            "acc": _json_list(m.acc),
-            "dice": _json_list(m.dice),
-            "support_px": [int(v) for v in m.support_px],
-            "support_images": [int(v) for v in m.support_images] if m.support_images is not None else None,
-        },
-        "floor": {
-            "name": FLOOR_NAME,
-            "miou": _json_float(f.miou),
-            "miou_ci": floor_ci,
-            "aacc": _json_float(f.aacc),
-            "iou": _json_list(f.iou),
-            "clears": clears_floor(miou_ci[0], f.miou),
-        },
-        "confusion": m.confusion.tolist() if m.confusion is not None else None,
-    }
-
-
-def clears_floor(low: float | None, floor: float | None) -> bool | None:
-    """Whether a score's 95 % interval lies above its floor: the lower end exceeds the floor's value.
-
-    Returns None when either is undefined (fewer than two images, no scored class).
-    """
-    if low is None or floor is None or not (math.isfinite(low) and math.isfinite(floor)):
-        return None
-    return bool(low > floor)
-
-
-def partition_metrics(
-    counts: Mapping[str, SegCounts],
-    domains: Mapping[str, Mapping[str, str]] | None = None,
-    violation: tuple[int, int] | None = None,
-    *,
-    n_resamples: int = 10_000,
-    seed: int = 0,
-) -> dict[str, Any]:
-    """The ``metrics.json`` entry of one partition, from its per-image counts.
-
-    Every number is :func:`heritage_core.metrics.reduce_counts` of the counts (so a recomputation from the
-    ``.npz`` gives the same values); intervals are image-level percentile bootstraps
-    (:func:`heritage_core.stats.bootstrap_miou`, :func:`~heritage_core.stats.bootstrap_class_iou`), left
-    ``null`` with fewer than two images.
-
-    Args:
-        counts: scored head -> per-image counts.
-        domains: domain column (``material``, ``content``) -> image id -> value, for the breakdown.
-        violation: summed (violating, valid) pixels of the independent heads; None for flat models.
-        n_resamples: bootstrap resamples.
-        seed: bootstrap seed.
-
-    Returns:
-        ``{"n_images", "heads": {head: ...}, "violation": {...} | None, "domains": {column: {value: {head:
-        {"n_images", "miou", "macc", "mdice", "aacc"}}}}}``.
-    """
-    n_images = len({i for c in counts.values() for i in c.ids})
-    out: dict[str, Any] = {
-        "n_images": n_images,
-        "heads": {h: _head_metrics(c, n_resamples, seed) for h, c in counts.items()},
-        "violation": None,
-        "domains": {},
-    }
-    if violation is not None:
-        bad, valid = violation
-        out["violation"] = {"violating_px": int(bad), "valid_px": int(valid),
-                            "rate": _json_float(bad / valid) if valid else None}
-    for column, by_id in (domains or {}).items():
-        table: dict[str, dict[str, Any]] = {}
-        for head, c in counts.items():
-            if not len(c):
-                continue
-            for value, m in reduce_by_group(c, [by_id[i] for i in c.ids]).items():
-                table.setdefault(value, {})[head] = {
-                    "n_images": m.n_images, "miou": _json_float(m.miou), "macc": _json_float(m.macc),
-                    "mdice": _json_float(m.mdice), "aacc": _json_float(m.aacc),
-                }
-        out["domains"][column] = table
-    return out
-
-
-def _save_predictions(path: Path, result: PartitionResult, max_side_px: int) -> None:
-    n = len(result.ids)
-    side = max([max(p.shape) for p in result.preds["fine"]], default=1)
-    arrays: dict[str, np.ndarray] = {
-        "format": np.array(EVAL_FORMAT),
-        "max_side_px": np.array(max_side_px),
-        "ids": np.array(result.ids, dtype=str),
-        "shape": np.array(result.shapes, dtype=np.int64).reshape(n, 2),
-        "size": np.array([p.shape for p in result.preds["fine"]], dtype=np.int64).reshape(n, 2),
-    }
-    for head, masks in result.preds.items():
-        stack = np.full((n, side, side), IGNORE_INDEX, dtype=np.uint8)
-        for k, m in enumerate(masks):
-            stack[k, :m.shape[0], :m.shape[1]] = m
-        arrays[head] = stack
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays)
-    path.write_bytes(buffer.getvalue())
-
-
-def load_predictions(path: str | Path) -> dict[str, Any]:
-    """Read a ``<partition>_pred.npz`` written by :func:`evaluate_run`.
-
-    Returns:
-        ``{"ids": [...], "shape": (N, 2), head: [one (h, w) uint8 mask per image] for binary, coarse, fine}``.
-
-    Raises:
-        DataError: the file is missing or of another format.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"prediction masks '{path}' do not exist; evaluate the run first (evaluate_run)")
-    with np.load(path, allow_pickle=False) as data:
-        if int(data["format"]) != EVAL_FORMAT:
-            raise DataError(f"prediction masks '{path}' have format {int(data['format'])}; this version reads "
-                            f"{EVAL_FORMAT}. Re-evaluate the run")
-        sizes = data["size"]
-        out: dict[str, Any] = {"ids": data["ids"].tolist(), "shape": data["shape"]}
-        for head in (*_PRED_HEADS, _CONSISTENT_PRED):
-            if head in data.files:
-                out[head] = [data[head][k, :h, :w] for k, (h, w) in enumerate(sizes)]
-    return out
-
-
-def stored_prediction(preds: Mapping[str, Any], head: str, index: int, taxonomy: Taxonomy | None = None) -> np.ndarray:
-    """The stored (downsampled) prediction of any scored head for image ``index`` of a ``_pred.npz``.
-
-    ``*_from_fine`` heads are mapped from ``fine``, ``*_consistent`` heads from ``fine_consistent``.
-
-    Args:
-        preds: the output of :func:`load_predictions`.
-        head: a scored head (:data:`BASE_HEAD`).
-        index: row of the image in ``preds["ids"]``.
-        taxonomy: the label hierarchy; None for the ARTeFACT default.
-
-    Returns:
-        (h, w) uint8 labels of the head's level (255 = padding never occurs inside the stored size).
-
-    Raises:
-        DataError: an unknown head, or a consistent head of an evaluation made without ``consistent``.
-    """
-    taxonomy = taxonomy or default_taxonomy()
-    if head not in BASE_HEAD:
-        raise DataError(f"unknown scored head '{head}'; allowed are {list(BASE_HEAD)}")
-    source = head if head in _PRED_HEADS else ("fine" if head.endswith("_from_fine") else _CONSISTENT_PRED)
-    if source not in preds:
-        raise DataError(f"no stored predictions for '{head}' (needs '{source}'); re-evaluate with consistent=True")
-    return taxonomy.map_labels(preds[source][index], "fine" if source != head else BASE_HEAD[head], BASE_HEAD[head])
-
-
 # --------------------------------------------------------------------------- a run
 def _check_eval_params(partitions: Sequence[str], n_resamples: int, pred_max_side_px: int) -> tuple[str, ...]:
     parts = tuple(partitions)
@@ -532,11 +321,6 @@ def _finished_run_info(run_dir: Path) -> dict[str, Any]:
         raise RunError(f"run '{run_dir}' has status {info.get('status')!r}; only a finished run is evaluated. "
                        f"Finish (or resume) its training first")
     return info
-
-
-def _resolve(run_dir: Path, value: str) -> Path:
-    p = Path(value)
-    return p if p.is_absolute() or p.exists() else (run_dir / p)
 
 
 def live_heads(run_info: Mapping[str, Any]) -> tuple[str, ...]:
@@ -623,10 +407,10 @@ def evaluate_run(
     if not inference:
         raise RunError(f"run '{run_dir}' records no inference settings (trained before validation and test shared "
                        f"one scale); retrain it with this version")
-    started, t0 = _now(), time.perf_counter()
-    cache = open_cache(_resolve(run_dir, info["cache"]))
+    started, t0 = utc_timestamp(), time.perf_counter()
+    cache = open_cache(resolve_run_path(run_dir, info["cache"]))
     scored = _score_cache(score_cache, cache)
-    manifest = load_manifest(_resolve(run_dir, info["manifest"]), cache)
+    manifest = load_manifest(resolve_run_path(run_dir, info["manifest"]), cache)
     model, run_info = load_trained_model(run_dir, device=device)
     amp = bool(info["params"].get("amp")) and torch.device(device).type == "cuda"
     taxonomy = default_taxonomy()
@@ -658,7 +442,7 @@ def evaluate_run(
                                         consistent=consistent, device=device, pred_max_side_px=pred_max_side_px,
                                         score_cache=scored, taxonomy=taxonomy)
             save_counts(tmp / f"{part}.npz", result.counts, groups=cache.index["group"].astype(str).to_dict())
-            _save_predictions(tmp / f"{part}_pred.npz", result, pred_max_side_px)
+            save_predictions(tmp / f"{part}_pred.npz", result.ids, result.shapes, result.preds, pred_max_side_px)
             violation = (sum(result.violating_px), sum(result.valid_px)) if hierarchical else None
             metrics["partitions"][part] = partition_metrics(result.counts, domains, violation,
                                                             n_resamples=n_resamples, seed=seed)
@@ -687,7 +471,7 @@ def evaluate_run(
             "device": str(device), "smoke": smoke, "smoke_max_images": SMOKE_MAX_IMAGES if smoke else None,
             "n_resamples": n_resamples, "bootstrap_seed": seed, "pred_max_side_px": pred_max_side_px,
             "partitions": part_info,
-            "started": started, "finished": _now(), "duration_s": round(time.perf_counter() - t0, 3),
+            "started": started, "finished": utc_timestamp(), "duration_s": round(time.perf_counter() - t0, 3),
             "git_commit": git_commit(), "package_versions": package_versions(),
         }
         atomic_write_json(tmp / "metrics.json", metrics)
@@ -695,19 +479,9 @@ def evaluate_run(
     return {"eval_dir": str(run_dir / "eval"), "eval": eval_info, "metrics": metrics}
 
 
-def _partition_order(partition: str) -> int:
-    return PARTITIONS.index(partition) if partition in PARTITIONS else len(PARTITIONS)
-
-
 def _levels(cache: Cache, ids: Sequence[str]) -> dict[str, int]:
     levels = cache.index.loc[list(ids), "label_level"].value_counts()
     return {str(k): int(v) for k, v in levels.items()}
-
-
-def _now() -> str:
-    from datetime import datetime, timezone
-
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 # --------------------------------------------------------------------------- notebook 03
@@ -793,89 +567,6 @@ def check_evaluate_params(
     return EvaluateParams(run_dir, parts, score, consistent, device, n_resamples, seed, smoke, heads, figures)
 
 
-def summary_table(metrics: Mapping[str, Any]) -> pd.DataFrame:
-    """One row per evaluated partition and scored head: images, mIoU with CI, mAcc, mDice, aAcc, violation rate.
-
-    Args:
-        metrics: the content of ``metrics.json`` (or the ``metrics`` of :func:`evaluate_run`'s result).
-
-    Returns:
-        Columns ``partition, head, n_images, miou, miou_ci_low, miou_ci_high, macc, mdice, aacc,
-        violation_rate`` (fractions; NaN where undefined); skipped partitions get one row with head "" and
-        0 images.
-    """
-    rows = []
-    for part in sorted(metrics["partitions"], key=_partition_order):
-        scores = metrics["partitions"][part]
-        if "heads" not in scores:
-            rows.append(dict(partition=part, head="", n_images=0))
-            continue
-        rate = (scores.get("violation") or {}).get("rate")
-        for head in [h for h in BASE_HEAD if h in scores["heads"]]:
-            h = scores["heads"][head]
-            low, high = h["miou_ci"]
-            rows.append(dict(partition=part, head=head, n_images=h["n_images"], miou=h["miou"], miou_ci_low=low,
-                             miou_ci_high=high, macc=h["macc"], mdice=h["mdice"], aacc=h["aacc"],
-                             violation_rate=rate))
-    columns = ["partition", "head", "n_images", "miou", "miou_ci_low", "miou_ci_high", "macc", "mdice", "aacc",
-               "violation_rate"]
-    return pd.DataFrame(rows, columns=columns).astype({c: float for c in columns[3:]})
-
-
 # --------------------------------------------------------------------------- reading back
-@dataclass
-class Evaluation:
-    """A run's evaluation as read back from ``<run_dir>/eval/``.
-
-    Attributes:
-        run_dir: the run directory.
-        run_info: its ``run.json``.
-        eval_info: ``eval/eval.json``.
-        metrics: ``eval/metrics.json``.
-    """
-
-    run_dir: Path
-    run_info: dict[str, Any]
-    eval_info: dict[str, Any]
-    metrics: dict[str, Any]
-
-    @property
-    def evaluated_partitions(self) -> list[str]:
-        """Partitions with scores (not skipped), in the order of :data:`~heritage_core.splits.PARTITIONS`."""
-        return [p for p in PARTITIONS if self.eval_info["partitions"].get(p, {}).get("status") == "evaluated"]
-
-    def scored_heads(self, partition: str) -> list[str]:
-        """Scored heads of an evaluated partition, in the order of :func:`scored_heads`."""
-        heads = self.metrics["partitions"][partition]["heads"]
-        return [h for h in BASE_HEAD if h in heads]
-
-    def counts(self, partition: str) -> dict[str, SegCounts]:
-        """Per-image counts of ``partition`` (scored head -> counts)."""
-        return load_counts(self.run_dir / "eval" / f"{partition}.npz")
-
-    def predictions(self, partition: str) -> dict[str, Any]:
-        """Downsampled prediction masks of ``partition`` (see :func:`load_predictions`)."""
-        return load_predictions(self.run_dir / "eval" / f"{partition}_pred.npz")
-
-    def cache(self) -> Cache:
-        """The run's ingest cache (images and masks for display)."""
-        return open_cache(_resolve(self.run_dir, self.run_info["cache"]))
 
 
-def load_evaluation(run_dir: str | Path) -> Evaluation:
-    """Read ``run.json``, ``eval/eval.json`` and ``eval/metrics.json`` of an evaluated run.
-
-    Raises:
-        RunError: the run or its evaluation is missing or of another format.
-    """
-    run_dir = Path(run_dir)
-    paths = [run_dir / "run.json", run_dir / "eval" / "eval.json", run_dir / "eval" / "metrics.json"]
-    missing = [str(p) for p in paths if not p.is_file()]
-    if missing:
-        raise RunError(f"run '{run_dir}' has no complete evaluation (missing {missing}); run evaluate_run "
-                       f"(03_evaluate) on it first")
-    run_info, eval_info, metrics = (read_json(p) for p in paths)
-    if eval_info.get("format") != EVAL_FORMAT or metrics.get("format") != EVAL_FORMAT:
-        raise RunError(f"evaluation of '{run_dir}' has format {eval_info.get('format')}; this version reads "
-                       f"{EVAL_FORMAT}. Re-run evaluate_run")
-    return Evaluation(run_dir, run_info, eval_info, metrics)

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from heritage_core.errors import ConfigError, DataError
-from heritage_core.stats import BootstrapResult, _quantiles, _resample_weights
+from heritage_core.evaluation.resample import BootstrapResult, _quantiles, _resample_weights
 
 __all__ = ["BootUnit", "hierarchical_bootstrap", "sign_flip_test", "describe_hierarchical"]
 
@@ -74,7 +74,7 @@ def hierarchical_bootstrap(
         batch: resamples per chunk.
 
     Returns:
-        A :class:`~heritage_core.stats.BootstrapResult` (method ``percentile``; ``n_valid`` counts resamples in
+        A :class:`~heritage_core.evaluation.resample.BootstrapResult` (method ``percentile``; ``n_valid`` counts resamples in
         which every drawn run had a value).
 
     Raises:

@@ -1,6 +1,6 @@
 """SLURM: batch scripts for a suite, submission with dependencies, queue states and requeueing.
 
-A suite goes to SLURM as three submissions (see ``heritage_core.suite``):
+A suite goes to SLURM as three submissions (see ``heritage_core.suite.runner``):
 
 1. ``01_splits.sbatch``: notebook 01, one job on CPU.
 2. ``train_eval.sbatch``: a job array, one task per grid cell (notebooks 02 and 03), ``afterok`` on job 1.
@@ -15,17 +15,19 @@ Job ids are only known at submission, so dependencies go on the ``sbatch`` comma
 """
 from __future__ import annotations
 
-import os
 import shlex
 import shutil
 import subprocess
 from collections.abc import Sequence
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from heritage_core.errors import SuiteError
+from heritage_core.suite.schema import bad_value
 
 __all__ = [
+    "ResourcesSpec",
     "SIGNAL_LEAD_S",
     "KERNEL_ENV",
     "JobScript",
@@ -33,7 +35,6 @@ __all__ = [
     "sbatch_command",
     "submit",
     "queue_states",
-    "requeue_current_job",
     "slurm_available",
 ]
 
@@ -41,6 +42,52 @@ __all__ = [
 SIGNAL_LEAD_S = 120
 #: Environment of every job and notebook kernel: no update checks, headless plots (HF_HUB_OFFLINE is the user's own).
 KERNEL_ENV = {"NO_ALBUMENTATIONS_UPDATE": "1", "MPLBACKEND": "Agg", "PYTHONUNBUFFERED": "1"}
+
+
+_PARTITION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_SLURM_TIME = re.compile(r"^(\d+-)?\d{1,3}:\d{2}:\d{2}$")
+
+
+_SLURM_MEM = re.compile(r"^\d+[KMGT]?$")
+
+
+@dataclass(frozen=True)
+class ResourcesSpec:
+    """SLURM resources (``heritage suite submit``); the local runner ignores them.
+
+    Attributes:
+        partition: SLURM partition, or None for the cluster's default.
+        time: time limit of one training + evaluation array task, ``[D-]HH:MM:SS``.
+        gpus_per_task: GPUs per array task; 0 runs on CPU and requests no GPU.
+        cpus_per_task: CPU cores per task (also for the prepare and report jobs).
+        mem: memory per task, e.g. ``32G``.
+        max_parallel: at most this many array tasks at once (``--array=...%N``), or None.
+        prepare_time: time limit of the splits job (notebook 01).
+        report_time: time limit of the final job (notebooks 04 and 05).
+    """
+
+    partition: str | None = None
+    time: str = "24:00:00"
+    gpus_per_task: int = 1
+    cpus_per_task: int = 8
+    mem: str = "32G"
+    max_parallel: int | None = None
+    prepare_time: str = "01:00:00"
+    report_time: str = "02:00:00"
+
+    def __post_init__(self) -> None:
+        for key in ("time", "prepare_time", "report_time"):
+            if not _SLURM_TIME.match(getattr(self, key)):
+                raise bad_value(f"resources.{key}", getattr(self, key), "a SLURM time [D-]HH:MM:SS, e.g. '24:00:00'")
+        if self.gpus_per_task < 0 or self.cpus_per_task < 1:
+            raise bad_value("resources.gpus_per_task/cpus_per_task", (self.gpus_per_task, self.cpus_per_task),
+                       "integers >= 0 and >= 1")
+        if not _SLURM_MEM.match(self.mem):
+            raise bad_value("resources.mem", self.mem, "a SLURM memory size such as '32G' or '16000M'")
+        if self.max_parallel is not None and self.max_parallel < 1:
+            raise bad_value("resources.max_parallel", self.max_parallel, "null or an integer >= 1")
+        if self.partition is not None and not _PARTITION.match(self.partition):
+            raise bad_value("resources.partition", self.partition, "null or a partition name")
 
 
 @dataclass(frozen=True)
@@ -180,19 +227,3 @@ def queue_states(job_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
         if len(parts) == 3:
             states[parts[0]] = (parts[1], parts[2])
     return states
-
-
-def requeue_current_job() -> bool:
-    """``scontrol requeue $SLURM_JOB_ID`` for the job this process runs in.
-
-    Returns:
-        True when the job was requeued; False outside SLURM or when scontrol failed.
-    """
-    job = os.environ.get("SLURM_JOB_ID")
-    if not job or shutil.which("scontrol") is None:
-        return False
-    try:
-        done = subprocess.run(["scontrol", "requeue", job], capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.SubprocessError):
-        return False
-    return done.returncode == 0

@@ -1,7 +1,7 @@
 """The domain-generalisation gap, the tidy results table and paired comparisons of the variants.
 
 Records, not objects, cross this boundary (DomainBed's ``collect_results`` habit): every evaluated run
-directory (``run.json`` + ``eval/``, see :mod:`heritage_core.evaluate`) becomes rows of one tidy table,
+directory (``run.json`` + ``eval/``, see :mod:`heritage_core.evaluation.evaluate`) becomes rows of one tidy table,
 the single source of every later table and figure. :func:`collect_results` builds it and
 :func:`write_results` stores it as ``results.csv`` and ``results.parquet``. Columns (:data:`RESULT_COLUMNS`):
 
@@ -9,26 +9,26 @@ the single source of every later table and figure. :func:`collect_results` build
 ci_low, ci_high, n_images, domain``
 
 * ``partition``: ``val``, ``id_test``, ``ood_test``, or ``gap`` (ID − OOD, see below).
-* ``head``: a scored head of :mod:`heritage_core.evaluate` (``binary``, ``coarse``, ``fine``,
+* ``head``: a scored head of :mod:`heritage_core.evaluation.evaluate` (``binary``, ``coarse``, ``fine``,
   ``binary_from_fine``, ``coarse_from_fine``, ``*_consistent``), or ``hierarchy`` for the violation rate.
 * ``metric``: ``miou``, ``macc``, ``mdice``, ``aacc``, ``floor_miou`` (the all-Clean predictor on the same
-  images, :func:`heritage_core.metrics.all_clean_counts`) and ``violation_rate`` (``class_name`` ""); for
+  images, :func:`heritage_core.evaluation.metrics.all_clean_counts`) and ``violation_rate`` (``class_name`` ""); for
   ``id_test``/``ood_test`` of a run with both, ``miou_common`` and ``floor_miou_common`` (over the classes
   labelled in at least two images of both test sets); per class (``class_name`` set): ``iou``, ``acc``, ``dice``, ``support_px``, ``floor_iou``; per domain (``domain`` set, e.g.
   ``material=Paper``): ``domain_miou``, ``domain_macc``, ``domain_mdice``, ``domain_aacc``. Domain rows carry
   their own metric names so a filter on ``metric == "miou"`` never mixes them in.
 * ``value`` is a fraction in [0, 1] (pixels for ``support_px``); NaN where undefined
-  (:data:`~heritage_core.metrics.ABSENT_CLASS_RULE`). ``ci_low``/``ci_high``: 95 % image-level bootstrap
+  (:data:`~heritage_core.evaluation.metrics.ABSENT_CLASS_RULE`). ``ci_low``/``ci_high``: 95 % image-level bootstrap
   interval (``miou`` and ``iou``), NaN otherwise. ``n_images``: images scored on that head (for ``gap``
   rows the ID plus the OOD images).
 
 **DG gap.** For each run and scored head, ``gap miou = miou_common(id_test) − miou_common(ood_test)``: both
 over one class set, the classes with labelled pixels in both test sets of the fold, fixed across bootstrap
-resamples (:func:`heritage_core.stats.common_classes`); a class that only one set holds, or that is predicted
+resamples (:func:`heritage_core.evaluation.stats.common_classes`); a class that only one set holds, or that is predicted
 but absent, would otherwise move the gap with the sets' sizes and class mix (``benchmarks/bench_calibration``).
 ``n_classes_common`` records the set's size, ``floor_miou`` the floor's gap, ``aacc`` the pixel-accuracy gap,
 and per-class ``iou`` rows the per-class gaps (NaN outside the common set). Intervals are two-sample
-bootstraps that resample each test set independently, by source group (:func:`heritage_core.stats.gap_ci`).
+bootstraps that resample each test set independently, by source group (:func:`heritage_core.evaluation.stats.gap_ci`).
 Runs of the ``random`` protocol have no ``ood_test`` and so no gap rows. :func:`summarise_over_folds` then averages
 over folds within each seed and reports mean ± SE over seeds (SE with ddof=1).
 
@@ -42,23 +42,20 @@ import io
 import itertools
 import warnings
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from heritage_core.errors import ConfigError, DataError, RunError
-from heritage_core.evaluate import BASE_HEAD, Evaluation, load_evaluation
-from heritage_core.metrics import SegCounts, all_clean_counts
+from heritage_core.evaluation.store import BASE_HEAD, Evaluation, load_evaluation
+from heritage_core.evaluation.metrics import SegCounts, all_clean_counts
 from heritage_core.runs import atomic_write_bytes, atomic_write_text
-from heritage_core.stats import (
-    bootstrap_ci,
-    class_iou,
+from heritage_core.evaluation.resample import bootstrap_ci, class_iou, mean_iou
+from heritage_core.evaluation.stats import (
     common_classes,
     gap_ci,
     holm,
-    mean_iou,
     mean_iou_over,
     mean_se,
     paired_bootstrap,
@@ -81,10 +78,6 @@ __all__ = [
     "compare_variants",
     "write_comparisons",
     "summarise_comparisons",
-    "DGParams",
-    "check_dg_params",
-    "run_dg_analysis",
-    "write_headline",
 ]
 
 #: Columns of the tidy results table, in order.
@@ -220,7 +213,7 @@ def _partition_rows(part: str, scores: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _gap_rows(evaluation: Evaluation, n_resamples: int, seed: int) -> list[dict[str, Any]]:
-    """Gap rows of one run, every mIoU over the classes labelled in both test sets (:func:`~heritage_core.stats.common_classes`)."""
+    """Gap rows of one run, every mIoU over the classes labelled in both test sets (:func:`~heritage_core.evaluation.stats.common_classes`)."""
     parts = evaluation.metrics["partitions"]
     if not all(p in evaluation.evaluated_partitions for p in ("id_test", "ood_test")):
         return []
@@ -273,7 +266,7 @@ def run_rows(
     """The tidy rows of one evaluated run (its partitions and, with ID and OOD, its DG gap).
 
     Args:
-        evaluation: the run's evaluation (:func:`heritage_core.evaluate.load_evaluation`).
+        evaluation: the run's evaluation (:func:`heritage_core.evaluation.store.load_evaluation`).
         suite: suite name for the ``suite`` column; None to infer it from the run's path.
         n_resamples: bootstrap resamples of the gap intervals.
         seed: bootstrap seed.
@@ -478,9 +471,9 @@ def compare_variants(
     Runs are paired when they share protocol, fold, split seed, encoder and seed (and so the manifest and its
     test images). For
     each pair (a, b), partition and head: Δ = mIoU(b) − mIoU(a) with a paired bootstrap interval
-    (:func:`heritage_core.stats.paired_bootstrap`) and a two-sided paired permutation p-value
-    (:func:`~heritage_core.stats.paired_permutation_test`); ``p_holm`` adjusts every p-value of the table
-    as one family (:func:`~heritage_core.stats.holm`), and ``significant`` is ``p_holm < alpha``.
+    (:func:`heritage_core.evaluation.stats.paired_bootstrap`) and a two-sided paired permutation p-value
+    (:func:`~heritage_core.evaluation.stats.paired_permutation_test`); ``p_holm`` adjusts every p-value of the table
+    as one family (:func:`~heritage_core.evaluation.stats.holm`), and ``significant`` is ``p_holm < alpha``.
 
     Args:
         runs: a suite directory, a folder of run directories, or a list of run directories (evaluated).
@@ -569,145 +562,3 @@ def summarise_comparisons(comparisons: pd.DataFrame) -> pd.DataFrame:
         rows.append(dict(zip(keys, key), delta_mean=mean, delta_se=se, n_seeds=len(group),
                          n_significant=int(group["significant"].fillna(False).astype(bool).sum())))
     return pd.DataFrame(rows, columns=[*keys, "delta_mean", "delta_se", "n_seeds", "n_significant"])
-
-
-# --------------------------------------------------------------------------- notebook 04
-#: Resamples and permutations in a smoke run of notebook 04.
-SMOKE_RESAMPLES = 200
-
-
-@dataclass(frozen=True)
-class DGParams:
-    """Validated parameters of notebook 04 (see :func:`check_dg_params`)."""
-
-    runs: list[Path]
-    output_dir: Path
-    n_resamples: int
-    n_permutations: int
-    seed: int
-    heads: tuple[str, ...]
-    static_widgets: bool | None
-    smoke: bool
-
-
-def check_dg_params(
-    *,
-    suite_dir: str | Path = "",
-    run_dirs: Sequence[str | Path] = (),
-    output_dir: str | Path,
-    n_resamples: int = 10_000,
-    n_permutations: int = 10_000,
-    seed: int = 0,
-    heads: Sequence[str] = ("fine",),
-    static_widgets: bool | None = None,
-    smoke: bool = False,
-) -> DGParams:
-    """Validate every parameter of notebook 04 in one call and find the run directories.
-
-    Args:
-        suite_dir: suite folder whose runs are collected; "" to use ``run_dirs``.
-        run_dirs: run directories, used when ``suite_dir`` is "".
-        output_dir: folder for the results table, the gap and comparison tables and the inspector's figures.
-        n_resamples: bootstrap resamples (gap intervals, comparison intervals).
-        n_permutations: permutations of the paired tests.
-        seed: seed of both.
-        heads: scored heads compared between variants.
-        static_widgets: the inspector's mode: True static, False widgets, None auto-detect.
-        smoke: cap resamples and permutations at :data:`SMOKE_RESAMPLES`.
-
-    Returns:
-        The :class:`DGParams`.
-
-    Raises:
-        ConfigError: a bad value, or both or neither of ``suite_dir`` and ``run_dirs``.
-        RunError: no run directory found.
-    """
-    if bool(str(suite_dir)) == bool(list(run_dirs)):
-        raise ConfigError(f"give exactly one of suite_dir ({str(suite_dir)!r}) and run_dirs ({list(run_dirs)!r})")
-    for name, value in (("n_resamples", n_resamples), ("n_permutations", n_permutations)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError(f"{name} is {value!r}; give a positive integer, e.g. 10000")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ConfigError(f"seed is {seed!r}; give a non-negative integer")
-    if not isinstance(smoke, bool) or static_widgets not in (None, True, False):
-        raise ConfigError(f"smoke is {smoke!r} and static_widgets {static_widgets!r}; smoke must be True/False, "
-                          f"static_widgets True, False or None")
-    if not list(heads) or any(h not in BASE_HEAD for h in heads):
-        raise ConfigError(f"heads is {list(heads)}; choose from {list(BASE_HEAD)}")
-    if not str(output_dir):
-        raise ConfigError("output_dir is empty; give the folder for the results table")
-    runs = find_run_dirs(suite_dir if str(suite_dir) else [Path(r) for r in run_dirs])
-    cap = SMOKE_RESAMPLES if smoke else None
-    return DGParams(runs=runs, output_dir=Path(output_dir),
-                    n_resamples=min(n_resamples, cap) if cap else n_resamples,
-                    n_permutations=min(n_permutations, cap) if cap else n_permutations,
-                    seed=seed, heads=tuple(heads), static_widgets=static_widgets, smoke=smoke)
-
-
-def run_dg_analysis(params: DGParams) -> dict[str, Path]:
-    """What notebook 04 computes, in one call (for the command line): the results table, per-run gaps, the
-    fold/seed summary and the paired comparisons, written under ``params.output_dir``.
-
-    Returns:
-        Name -> path: ``results_csv``, ``results_parquet``, ``gaps``, ``summary``, ``comparisons``.
-    """
-    out = params.output_dir
-    results = collect_results(params.runs, n_resamples=params.n_resamples, seed=params.seed)
-    paths = {f"results_{k}": v for k, v in write_results(results, out).items()}
-    paths["gaps"] = atomic_write_text(out / "gaps.csv", gap_table(results).to_csv(index=False))
-    paths["summary"] = atomic_write_text(out / "summary.csv", summarise_over_folds(results).to_csv(index=False))
-    comparisons = compare_variants(params.runs, heads=params.heads, n_resamples=params.n_resamples,
-                                   n_permutations=params.n_permutations, seed=params.seed)
-    paths["comparisons"] = write_comparisons(comparisons, out)
-    paths |= write_headline(params.runs, out, heads=params.heads, n_resamples=params.n_resamples,
-                            n_permutations=params.n_permutations, seed=params.seed)
-    return paths
-
-
-def write_headline(
-    runs: str | Path | Sequence[str | Path],
-    out_dir: str | Path,
-    *,
-    heads: Sequence[str] = ("fine",),
-    n_resamples: int = 10_000,
-    n_permutations: int = 10_000,
-    seed: int = 0,
-) -> dict[str, Path]:
-    """Write the headline tables of :mod:`heritage_core.headline` under ``out_dir``: ``headline.csv``,
-    ``headline_comparisons.csv``, ``budgets.csv``; the grid a variant must complete is the suite's plan
-    (``plan.json`` beside ``runs/``) when there is one.
-
-    Returns:
-        Name -> path.
-    """
-    from heritage_core.headline import budgets, headline_comparisons, headline_results
-
-    evaluations = load_evaluations(runs, "write_headline")
-    expected = _expected_cells(evaluations)
-    out_dir = Path(out_dir)
-    frames = {
-        "headline": headline_results(evaluations, heads=heads, n_resamples=n_resamples, seed=seed, expected=expected),
-        "headline_comparisons": headline_comparisons(evaluations, heads=heads, n_resamples=n_resamples,
-                                                     n_permutations=n_permutations, seed=seed, order=VARIANT_ORDER),
-        "budgets": budgets(evaluations),
-    }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    return {name: atomic_write_text(out_dir / f"{name}.csv", df.to_csv(index=False)) for name, df in frames.items()}
-
-
-def _expected_cells(evaluations: Sequence[Evaluation]) -> dict[str, set[tuple[str, int]]] | None:
-    """encoder -> the (fold, seed) cells of the suite's plan, when the runs belong to one suite."""
-    suites = {Path(p).resolve() for ev in evaluations for p in ev.run_dir.resolve().parents
-              if p.name == "runs" and (p.parent / "plan.json").is_file()}
-    if len(suites) != 1:
-        return None
-    from heritage_core.plan import load_plan
-
-    try:
-        profile = load_plan(next(iter(suites)).parent).profile
-    except Exception:  # a plan of an older version: fall back to the cells present
-        return None
-    cells: dict[str, set[tuple[str, int]]] = {}
-    for cell in profile.cells():
-        cells.setdefault(cell.encoder, set()).add((cell.fold, cell.seed))
-    return cells

@@ -1,8 +1,8 @@
 """The suite runner (``heritage suite run|submit|status``): one profile -> every notebook, locally or on SLURM.
 
 ``python -m heritage_core.suite`` is the same command line; SLURM jobs call its ``task`` subcommand. The
-plan and the steps' state are in :mod:`heritage_core.plan`, execution and launchers in
-:mod:`heritage_core.launchers`, the profiles in :mod:`heritage_core.profiles`.
+plan and the steps' state are in :mod:`heritage_core.suite.plan`, execution and launchers in
+:mod:`heritage_core.suite.launchers`, the profiles in :mod:`heritage_core.suite.profiles`.
 
 * :func:`run_suite`: plan a profile, write the suite folder, execute the steps here (``--jobs`` at once).
 * :func:`submit_suite`: the same as SLURM jobs: splits, a job array over the grid, the report job.
@@ -18,10 +18,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from heritage_core import slurm
+from heritage_core.suite import slurm
 from heritage_core.errors import ConfigError, HeritageError, SuiteError
-from heritage_core.launchers import REGISTRY, LaunchOptions, SuiteReport, job_kind, run_steps
-from heritage_core.plan import (
+from heritage_core.suite.launchers import REGISTRY, LaunchOptions, SuiteReport, job_kind, run_steps
+from heritage_core.suite.plan import (
     NOTEBOOKS,
     check_inputs,
     check_notebooks,
@@ -32,7 +32,7 @@ from heritage_core.plan import (
     select_steps,
     step_state,
 )
-from heritage_core.profiles import Profile, load_profile
+from heritage_core.suite.profiles import Profile, load_profile
 from heritage_core.runs import quiet_environment
 
 __all__ = [
@@ -334,6 +334,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     quiet_environment()
     return run_command(build_parser().parse_args(argv))
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -11,10 +11,10 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from heritage_core.dg import VARIANT_ORDER
+from heritage_core.evaluation.dg import VARIANT_ORDER
 from heritage_core.errors import ConfigError
-from heritage_core.metrics import ABSENT_CLASS_RULE
-from heritage_core.paper.aggregate import MAIN_PARTITIONS, format_p, format_percent, macro_name, tex_escape
+from heritage_core.evaluation.metrics import ABSENT_CLASS_RULE
+from heritage_core.report.aggregate import MAIN_PARTITIONS, format_p, format_percent, macro_name, tex_escape
 
 __all__ = ["number_macros", "setup_macros", "numbers_tex", "parse_numbers_tex"]
 
@@ -39,7 +39,7 @@ def number_macros(
 ) -> dict[str, str]:
     """Every number the paper's text uses, as macro name -> LaTeX text (the formatting rule).
 
-    Names (letters only; ``V`` a variant of :data:`~heritage_core.dg.VARIANT_ORDER` or ``AllClean`` (the
+    Names (letters only; ``V`` a variant of :data:`~heritage_core.evaluation.dg.VARIANT_ORDER` or ``AllClean`` (the
     floor) in CamelCase, ``P`` one of ``ID``, ``OOD``, ``Gap``, ``F`` a fold in CamelCase):
 
     * ``\\VPmIoU``, ``\\VPmIoULow``, ``\\VPmIoUHigh``: :func:`main_results` of ``encoder`` (defined for every
@@ -53,9 +53,9 @@ def number_macros(
       and text: ``\\SuiteName``, ``\\EncoderName``, ``\\HeldOutDomains``, ``\\AbsentClassRule``.
 
     Args:
-        main: :func:`~heritage_core.paper.tables.main_results` (one or several encoders).
-        folds_frame: :func:`~heritage_core.paper.tables.per_fold` of the primary encoder.
-        ablation_frame: :func:`~heritage_core.paper.tables.ablation` of the primary encoder.
+        main: :func:`~heritage_core.report.tables.main_results` (one or several encoders).
+        folds_frame: :func:`~heritage_core.report.tables.per_fold` of the primary encoder.
+        ablation_frame: :func:`~heritage_core.report.tables.ablation` of the primary encoder.
         suite: suite name (``\\SuiteName``).
         encoder: the primary encoder, whose numbers get the unqualified names (``\\EncoderName``).
         n_runs: number of runs reported (``\\NumRuns``).

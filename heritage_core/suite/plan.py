@@ -1,6 +1,6 @@
 """The suite plan: a profile expanded into notebook steps, the suite folder, and each step's state on disk.
 
-A profile (``parameters/*.yaml``, :mod:`heritage_core.profiles`) expands into steps:
+A profile (``parameters/*.yaml``, :mod:`heritage_core.suite.profiles`) expands into steps:
 
 * ``01_splits`` once (dataset, cache, manifests, split report);
 * ``02_train_curriculum`` and ``03_evaluate`` for each grid cell (fold x variant x encoder x seed), 03 after
@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from heritage_core.errors import ConfigError, SuiteError
-from heritage_core.profiles import SYNTHETIC, FilmSpec, GridCell, Profile, profile_from_dict, profile_to_yaml
+from heritage_core.suite.profiles import SYNTHETIC, FilmSpec, GridCell, Profile, profile_from_dict, profile_to_yaml
 from heritage_core.runs import atomic_write_json, atomic_write_text, params_hash, read_json
 
 __all__ = [
@@ -59,7 +59,7 @@ __all__ = [
 #: The notebooks of a suite, in dependency order (06, the real-pixel check, depends on nothing).
 NOTEBOOKS = ("01_splits", "02_train_curriculum", "03_evaluate", "04_dg_gap", "05_paper_figures", "06_film_real")
 #: The project's notebooks.
-NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 #: Notebook parameters that choose where a step runs, not what it computes: left out of the step's hash.
 EXECUTION_PARAMETERS = ("device", "num_workers", "progress")
 _TRAIN, _EVAL, _FILM = NOTEBOOKS[1], NOTEBOOKS[2], NOTEBOOKS[5]
@@ -320,7 +320,7 @@ def check_notebooks(plan: SuitePlan) -> None:
         if unknown:
             raise SuiteError(f"notebook '{path}' does not declare the parameter(s) {unknown} that the suite passes; "
                              f"it declares {sorted(declared)}. Update the notebook's parameters cell or "
-                             f"heritage_core/plan.py")
+                             f"heritage_core/suite/plan.py")
 
 
 def _fetched_tags(root: Path, weights_dir: str | None) -> set[str] | None:

@@ -1,8 +1,8 @@
 """The paper's headline numbers across runs: every variant and its floor, over folds and seeds, with intervals.
 
-:mod:`heritage_core.dg` reduces each run to rows; this module aggregates runs, reading their per-image counts,
+:mod:`heritage_core.evaluation.dg` reduces each run to rows; this module aggregates runs, reading their per-image counts,
 so that an interval can account for every source of variation that is varied (training seeds and test images,
-:func:`heritage_core.across_runs.hierarchical_bootstrap`). Three tables, written by notebook 04:
+:func:`heritage_core.evaluation.across_runs.hierarchical_bootstrap`). Three tables, written by notebook 04:
 
 * :func:`headline_results` (``headline.csv``): per encoder, head, variant (and ``all_clean``, the all-Clean
   floor on the same images) and scope (``fold`` "" for the mean over folds, or one fold): ID, OOD and gap
@@ -13,7 +13,7 @@ so that an interval can account for every source of variation that is varied (tr
 * :func:`headline_comparisons` (``headline_comparisons.csv``): per pair of variants (and each variant against
   the floor), the mean over (fold, seed) of the paired ΔmIoU on the same test images, its hierarchical-bootstrap
   interval and a sign-flip p-value over the paired deltas (Holm-corrected over the table): the method effect
-  across training randomness. The per-run paired tests of :func:`heritage_core.dg.compare_variants` are the
+  across training randomness. The per-run paired tests of :func:`heritage_core.evaluation.dg.compare_variants` are the
   secondary table.
 * :func:`budgets` (``budgets.csv``): per variant its ablation factors and training budget (optimiser steps,
   steps with the fine loss, summed learning rate; :func:`heritage_core.train.budget`), so that the ablation
@@ -29,11 +29,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from heritage_core.across_runs import BootUnit, hierarchical_bootstrap, sign_flip_test
+from heritage_core.evaluation.across_runs import BootUnit, hierarchical_bootstrap, sign_flip_test
 from heritage_core.errors import ConfigError, DataError
-from heritage_core.evaluate import Evaluation
-from heritage_core.metrics import SegCounts, all_clean_counts
-from heritage_core.stats import common_classes, holm, mean_iou, mean_iou_over
+from heritage_core.evaluation.store import Evaluation
+from heritage_core.evaluation.metrics import SegCounts, all_clean_counts
+from heritage_core.evaluation.resample import mean_iou
+from heritage_core.evaluation.stats import common_classes, holm, mean_iou_over
 
 __all__ = ["FLOOR_VARIANT", "HEADLINE_COLUMNS", "COMPARISON_HEADLINE_COLUMNS", "BUDGET_COLUMNS",
            "headline_results", "headline_comparisons", "budgets"]

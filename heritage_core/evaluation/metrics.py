@@ -16,15 +16,13 @@ Rules, the same everywhere:
 * A class with ΣU = 0 (absent from both labels and predictions) has IoU NaN and is left out of mIoU
   (:data:`ABSENT_CLASS_RULE`); scores are fractions in [0, 1], turned into percent only for display.
 
-Counts stored per image are exactly what :mod:`heritage_core.stats` resamples for bootstrap intervals.
+Counts stored per image are exactly what :mod:`heritage_core.evaluation.stats` resamples for bootstrap intervals.
 """
 from __future__ import annotations
 
-import io
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,7 +30,6 @@ import pandas as pd
 import torch
 
 from heritage_core.errors import ConfigError, DataError
-from heritage_core.runs import atomic_write_bytes
 from heritage_core.taxonomy import IGNORE_INDEX
 
 __all__ = [
@@ -41,8 +38,6 @@ __all__ = [
     "accumulate_counts",
     "counts_from_confusion",
     "SegCounts",
-    "save_counts",
-    "load_counts",
     "SegMetrics",
     "reduce_counts",
     "reduce_by_group",
@@ -61,8 +56,6 @@ ABSENT_CLASS_RULE = (
 FLOOR_NAME = "all-Clean"
 #: Per-image count arrays, each (N, C) int64, in the order they are stored.
 COUNT_KEYS = ("intersection", "union", "pred", "label")
-#: Version of the ``.npz`` layout written by :func:`save_counts`.
-COUNTS_FORMAT = 1
 _HEAD_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -367,89 +360,6 @@ def _check_unique(ids: Sequence[str], where: str) -> None:
         seen: set[str] = set()
         dup = sorted({i for i in ids if i in seen or seen.add(i)})
         raise DataError(f"{where}: image ids {dup[:5]} occur more than once; every image is scored once per head")
-
-
-def save_counts(path: str | Path, heads: Mapping[str, SegCounts] | Sequence[SegCounts],
-                groups: Mapping[str, str] | None = None) -> Path:
-    """Write the counts of several heads to one compressed ``.npz``, atomically.
-
-    Keys: ``format``, ``heads`` (head names), ``ids`` (every id of any head, in order of first appearance)
-    and per head ``{head}_ids``, ``{head}_class_names``, ``{head}_intersection``, ``{head}_union``,
-    ``{head}_pred``, ``{head}_label`` (N_head, C) and ``{head}_confusion`` (C, C, summed; left out when
-    ``confusion`` is None). Each head keeps its own ids: binary-only items appear in ``binary_ids`` but
-    not in ``fine_ids``. ``{head}_groups`` holds the source group of each row when known.
-
-    Args:
-        path: file to write, e.g. ``RUN/eval/id_test.npz``.
-        heads: the counts, as a mapping head → counts or a sequence (keyed by ``SegCounts.head``).
-        groups: image id -> source group, for every id (the cache's ``group`` column); None keeps the counts'
-            own ``groups``.
-
-    Returns:
-        The path written.
-
-    Raises:
-        DataError: two counts for the same head, or a mapping key that differs from ``SegCounts.head``.
-    """
-    items = list(heads.items()) if isinstance(heads, Mapping) else [(c.head, c) for c in heads]
-    arrays: dict[str, np.ndarray] = {"format": np.array(COUNTS_FORMAT)}
-    names: list[str] = []
-    all_ids: dict[str, None] = {}
-    for key, counts in items:
-        if key != counts.head or key in names:
-            raise DataError(f"save_counts '{path}': head key '{key}' for counts of head '{counts.head}' "
-                            f"(heads so far {names}); give each head once, keyed by its own name")
-        names.append(key)
-        all_ids.update(dict.fromkeys(counts.ids))
-        arrays[f"{key}_ids"] = np.array(counts.ids, dtype=str)
-        arrays[f"{key}_class_names"] = np.array(counts.class_names, dtype=str)
-        row_groups = [groups[i] for i in counts.ids] if groups is not None else counts.groups
-        if row_groups is not None:
-            arrays[f"{key}_groups"] = np.array(row_groups, dtype=str)
-        for k in COUNT_KEYS:
-            arrays[f"{key}_{k}"] = getattr(counts, k)
-        if counts.confusion is not None:
-            arrays[f"{key}_confusion"] = counts.confusion
-    arrays["heads"] = np.array(names, dtype=str)
-    arrays["ids"] = np.array(list(all_ids), dtype=str)
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays)
-    return atomic_write_bytes(path, buffer.getvalue())
-
-
-def load_counts(path: str | Path) -> dict[str, SegCounts]:
-    """Read the counts written by :func:`save_counts`.
-
-    Returns:
-        Head → :class:`SegCounts`, in the order they were saved.
-
-    Raises:
-        DataError: the file is missing, unreadable, of another format version, or lacks a key.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"evaluation counts '{path}' do not exist; run the evaluation that writes them first")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
-    except (OSError, ValueError) as exc:
-        raise DataError(f"evaluation counts '{path}' cannot be read as .npz ({exc}); delete it and re-evaluate") from exc
-    fmt = int(arrays["format"]) if "format" in arrays else None
-    if fmt != COUNTS_FORMAT:
-        raise DataError(f"evaluation counts '{path}' have format {fmt}; this version reads format {COUNTS_FORMAT}. "
-                        f"Re-run the evaluation with this version")
-    out: dict[str, SegCounts] = {}
-    for head in (str(h) for h in arrays.get("heads", [])):
-        keys = ["ids", "class_names", *COUNT_KEYS]
-        missing = [f"{head}_{k}" for k in keys if f"{head}_{k}" not in arrays]
-        if missing:
-            raise DataError(f"evaluation counts '{path}' lack keys {missing}; the file is incomplete, re-evaluate")
-        out[head] = SegCounts(
-            head, tuple(arrays[f"{head}_class_names"].tolist()), arrays[f"{head}_ids"].tolist(),
-            **{k: arrays[f"{head}_{k}"] for k in COUNT_KEYS}, confusion=arrays.get(f"{head}_confusion"),
-            groups=arrays[f"{head}_groups"].tolist() if f"{head}_groups" in arrays else None,
-        )
-    return out
 
 
 # --------------------------------------------------------------------------- reduce
