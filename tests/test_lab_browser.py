@@ -7,7 +7,7 @@ cell after its parameters (as papermill does), runs all cells, and changes each 
 inspector in turn (fold, run, partition, head, class, examples), asserting that its view is redrawn for the
 new selection. It never saves after that: autosave is off, so the tracked notebooks are unchanged at the end.
 Screenshots go to the test's ``tmp_path/screenshots`` (printed). Every process it started (server, kernels,
-chromedriver, chromium) is stopped, also when it fails.
+chromedriver, chromium) is stopped and every tracked notebook it changed is restored, also when it fails.
 
 Needs Debian's ``chromium`` and ``chromium-driver`` (``.ci/run`` installs them) and selenium (dev extras); it
 skips, saying which is missing, elsewhere.
@@ -217,6 +217,9 @@ def test_notebook_04_inspector_in_chromium(synthetic_cache: Path, tmp_path_facto
         assert processes_naming(str(tmp_path)) == []
         assert _snapshot() == (files, status), "opening and running notebook 04 changed notebooks/"
     finally:
+        for name, data in files.items():  # a failed check must not leave a tracked notebook changed
+            if (ROOT / "notebooks" / name).read_bytes() != data:
+                (ROOT / "notebooks" / name).write_bytes(data)
         if checkpoint.exists() and not had_checkpoint:
             checkpoint.unlink()  # JupyterLab writes one when it opens a notebook (git-ignored)
             with contextlib.suppress(OSError):
