@@ -262,7 +262,7 @@ def _spawn(plan: SuitePlan, step: Step, jobs: int) -> subprocess.Popen[bytes]:
     env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // jobs)))
     log = plan.record_path(step).with_suffix(".log")
     log.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "heritage_core.suite.runner", "task", "--suite-dir", str(plan.suite_dir),
+    cmd = [sys.executable, "-m", "heritage_core.suite", "task", "--suite-dir", str(plan.suite_dir),
            "--step", step.key, "--rerun", "--quiet"]
     with open(log, "wb") as err:
         return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, env=env, cwd=plan.root)
@@ -390,7 +390,7 @@ Launcher = Callable[[SuitePlan, Sequence[Step], LaunchOptions], SuiteReport]
 
 def task_command(plan: SuitePlan, python: str, *, index: str | None = None, keys: Sequence[str] = ()) -> str:
     """The shell command that runs one array task (``index``) or the given steps through :func:`run_task`."""
-    cmd = [python, "-m", "heritage_core.suite.runner", "task", "--suite-dir", str(plan.suite_dir)]
+    cmd = [python, "-m", "heritage_core.suite", "task", "--suite-dir", str(plan.suite_dir)]
     if index is not None:
         return shlex.join(cmd) + f' --index "{index}"'
     for key in keys:
