@@ -252,6 +252,38 @@ def test_setup_macros_from_run_json() -> None:
     assert m["LossWeightCoarse"] == "0.3" and report.setup_macros(None)["StageNames"] == "--"
 
 
+def test_dataset_macros_never_present_synthetic_data_as_artefact() -> None:
+    synthetic = report.dataset_macros({"n_items": 160, "kind": "parquet", "source": "/x/suites/demo/data",
+                                       "synthetic": {"n": 160, "seed": 0}})
+    assert "not ARTeFACT results" in synthetic["DatasetNote"] and synthetic["NumImages"] == "160"
+    assert synthetic["DatasetDescription"].startswith("160 procedurally generated images")
+    real = report.dataset_macros({"n_items": 418, "kind": "parquet", "source": "/d/artefact", "synthetic": None})
+    assert (real["DatasetName"], real["DatasetDescription"], real["DatasetNote"]) == (
+        "ARTeFACT", "ARTeFACT's 418 images", "")
+    subset = report.dataset_macros({"n_items": 120, "kind": "parquet", "source": "/d/a", "synthetic": None})
+    assert subset["DatasetDescription"] == "120 of ARTeFACT's 418 images"
+    own = report.dataset_macros({"n_items": 4, "kind": "binary_folder", "source": "/d/film_scans", "synthetic": None})
+    assert own["DatasetDescription"] == "the 4 images of \\texttt{film\\_scans}" and own["DatasetNote"] == ""
+    # a cache made before ingest recorded the origin is not taken for ARTeFACT either
+    old = report.dataset_macros({"n_items": 160, "kind": "parquet", "source": "/x/data"})
+    assert "ARTeFACT" not in old["DatasetName"] and "not recorded" in old["DatasetNote"]
+    assert report.dataset_macros(None)["DatasetNote"] == ""
+
+
+@pytest.mark.parametrize(("mean", "low", "high", "start"), [
+    (0.03, 0.01, 0.05, "improves held-out mIoU over the flat baseline by 3.0 points (95\\,\\% interval [1.0, 5.0])"),
+    (-0.024, -0.039, -0.008, "lowers held-out mIoU against the flat baseline by 2.4 points"),
+    (0.004, -0.01, 0.02, "does not change held-out mIoU measurably against the flat baseline (+0.4 points"),
+])
+def test_verdict_reads_the_paired_interval(mean: float, low: float, high: float, start: str) -> None:
+    text = report.verdict(pd.Series({"mean": mean, "low": low, "high": high, "complete": True}), partition="ood_test")
+    assert text.startswith(start), text
+    assert ("does not help" in text) == (high < 0)
+    assert "incomplete" in report.verdict(pd.Series({"mean": NAN, "low": NAN, "high": NAN, "complete": False}),
+                                          partition="id_test")
+    assert report.verdict(None, partition="id_test").startswith("cannot be compared")
+
+
 # --------------------------------------------------------------------------- on a finished suite
 @pytest.fixture(scope="module")
 def assets(synthetic_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[object, Path]:
@@ -281,6 +313,11 @@ def test_numbers_equal_the_headline_tables(assets: tuple) -> None:
              & (hc["head"] == "fine")].iloc[0]
     assert macros["CurriculumVsFlatOODDelta"] == f"{100 * row['mean']:+.1f}".replace("-", "$-$")
     assert macros["CurriculumVsFlatOODP"] == format_p(row["p_holm"])
+    assert macros["CurriculumVsFlatOODVerdict"] == report.verdict(
+        pd.Series({"mean": row["mean"], "low": row["low"], "high": row["high"], "complete": True}),
+        partition="ood_test")
+    # the suite trains on the synthetic cache: the paper says so, from the cache's dataset.json
+    assert "not ARTeFACT results" in macros["DatasetNote"] and macros["NumImages"] == "48"
 
 
 @needs_tex
@@ -303,6 +340,11 @@ def test_paper_builds_from_the_suite(assets: tuple) -> None:
     log = (paper_dir / "build" / suite.name / f"{suite.name}.log").read_text(errors="replace")
     assert "undefined" not in log.lower(), "a reference, citation or macro is undefined"
     assert (paper_dir / "build" / suite.name / f"{suite.name}.bbl").read_text().count("\\bibitem") == 10
+    if shutil.which("pdftotext"):  # the page a reader sees says the data is synthetic (poppler-utils, .ci/run)
+        text = " ".join(subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True,
+                                       check=True).stdout.split())
+        assert "Synthetic data: these are not ARTeFACT results." in text
+        assert "48 procedurally generated images" in text and "ARTeFACT's 418 images" not in text
 
 
 def test_build_refuses_a_suite_without_assets_and_bad_names(tmp_path: Path) -> None:

@@ -4,7 +4,9 @@ Layout of a cache folder ``CACHE/``::
 
     CACHE/
       dataset.json        {"fingerprint", "n_items", "max_side_px", "source", "kind", "label_levels", "format",
-                           "n_rejected", "source_files" (size and mtime of each source file: the no-op check)}
+                           "n_rejected", "source_files" (size and mtime of each source file: the no-op check),
+                           "synthetic" (the generator settings when the source was written by ``heritage synth``,
+                           else null)}
       index.csv           one row per item, columns INDEX_COLUMNS
       images/<file>.npy   (H, W, 3) uint8 RGB, long side <= max_side_px
       masks/<file>.npy    (H, W) uint8 labels of the item's label level, 255 = ignore

@@ -108,7 +108,7 @@ def _up_to_date(out: Path, meta: dict[str, Any], skip_bad: bool) -> bool:
         old = read_json(out / "dataset.json")
     except (OSError, ValueError):
         return False
-    keys = ("source", "max_side_px", "format", "source_files")
+    keys = ("source", "max_side_px", "format", "source_files", "synthetic")
     if any(old.get(k) != meta[k] for k in keys):
         return False
     if old.get("n_rejected", 0) and not skip_bad:
@@ -128,6 +128,16 @@ def _index_row(record: Record, file: str, stored_hw: tuple[int, int]) -> dict[st
         "orig_width": stored_hw[1], "height": height, "width": width, "file": file,
         "source": record.source, "sha256": record.sha256,
     }
+
+
+def _synthetic(src: Source) -> dict[str, int] | None:
+    """The generator settings when any file of ``src`` was written by ``heritage synth``, else None.
+
+    Recorded in ``dataset.json`` so that a report never presents numbers on synthetic data as ARTeFACT's.
+    """
+    from heritage_core.data.synth import synthetic_settings
+
+    return next((s for s in map(synthetic_settings, src.files()) if s is not None), None)
 
 
 def _write_items(
@@ -190,7 +200,7 @@ def ingest(
     _check_out(out, Path(source))
     meta: dict[str, Any] = {
         "source": str(Path(source).resolve()), "max_side_px": max_side_px, "format": CACHE_FORMAT,
-        "kind": src.kind, "source_files": src.state(),
+        "kind": src.kind, "source_files": src.state(), "synthetic": _synthetic(src),
     }
     if _up_to_date(out, meta, skip_bad):
         old = read_json(out / "dataset.json")

@@ -56,6 +56,7 @@ __all__ = [
     "item_cells",
     "composition_counts",
     "render_item",
+    "synthetic_settings",
     "write_synthetic_dataset",
 ]
 
@@ -326,18 +327,32 @@ def _shard_table(items: list[SynthItem]) -> pa.Table:
     return pa.Table.from_pydict(columns, schema=PARQUET_SCHEMA)
 
 
+def synthetic_settings(path: str | Path) -> dict[str, int] | None:
+    """The generator settings stored in a shard written by :func:`write_synthetic_dataset`.
+
+    Args:
+        path: a file.
+
+    Returns:
+        ``{"n", "seed", "max_side_px", "min_mark_px"}`` for a synthetic shard; None for any other file (a
+        published ARTeFACT shard, a non-parquet file, an unreadable one).
+    """
+    path = Path(path)
+    if not (path.is_file() and path.suffix == ".parquet"):
+        return None
+    try:
+        mark = (pq.read_schema(path).metadata or {}).get(_MARK)
+    except (OSError, pa.ArrowInvalid):
+        return None
+    return None if mark is None else json.loads(mark)
+
+
 def _check_replaceable(data: Path) -> None:
     """Refuse to replace a ``data`` folder holding anything but shards written by this module."""
     if not data.exists():
         return
     for entry in sorted(data.iterdir()):
-        ours = entry.is_file() and entry.suffix == ".parquet"
-        if ours:
-            try:
-                ours = _MARK in (pq.read_schema(entry).metadata or {})
-            except (OSError, pa.ArrowInvalid):
-                ours = False
-        if not ours:
+        if synthetic_settings(entry) is None:
             raise DataError(
                 f"'{data}' already holds '{entry.name}', which is not a synthetic shard written by 'heritage synth'; "
                 f"refusing to replace it. Choose another --out folder, or remove '{data}' yourself"

@@ -55,10 +55,12 @@ from heritage_core.report.inputs import ReportParams as ReportParams
 from heritage_core.report.inputs import SuiteResults as SuiteResults
 from heritage_core.report.inputs import check_report_params as check_report_params
 from heritage_core.report.inputs import load_suite as load_suite
+from heritage_core.report.numbers import dataset_macros as dataset_macros
 from heritage_core.report.numbers import number_macros as number_macros
 from heritage_core.report.numbers import numbers_tex as numbers_tex
 from heritage_core.report.numbers import parse_numbers_tex as parse_numbers_tex
 from heritage_core.report.numbers import setup_macros as setup_macros
+from heritage_core.report.numbers import verdict as verdict
 from heritage_core.report.outputs import FIGURES as FIGURES
 from heritage_core.report.outputs import provenance as provenance
 from heritage_core.report.outputs import write_figure as write_figure
@@ -89,7 +91,8 @@ __all__ = [
     "VARIANT_MARKERS", "paper_style", "CI_LEVEL", "INTERVAL_METHODS", "PARTITION_LABELS", "VARIANT_LABELS",
     "Estimate", "estimate", "fold_order", "format_interval", "format_percent", "interval_sentence", "macro_name",
     "metric_rows", "ordered_variants", "tex_escape", "REQUIRED_ASSETS", "TEX_PACKAGES", "build_paper", "ensure_tex",
-    "missing_assets", "number_macros", "numbers_tex", "parse_numbers_tex", "setup_macros", "ablation",
+    "missing_assets", "number_macros", "dataset_macros", "verdict", "numbers_tex", "parse_numbers_tex",
+    "setup_macros", "ablation",
     "ablation_table", "main_results", "main_results_table", "per_class", "per_class_table", "per_fold",
     "per_fold_table"
 ]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,7 +17,8 @@ from heritage_core.errors import ConfigError
 from heritage_core.evaluation.metrics import ABSENT_CLASS_RULE
 from heritage_core.report.aggregate import MAIN_PARTITIONS, format_p, format_percent, macro_name, tex_escape
 
-__all__ = ["number_macros", "setup_macros", "numbers_tex", "parse_numbers_tex"]
+__all__ = ["ARTEFACT_IMAGES", "number_macros", "verdict", "dataset_macros", "setup_macros", "numbers_tex",
+           "parse_numbers_tex"]
 
 # --------------------------------------------------------------------------- number macros
 def _value(r: pd.Series | None, key: str = "mean") -> str:
@@ -25,6 +27,105 @@ def _value(r: pd.Series | None, key: str = "mean") -> str:
     if not bool(r.get("complete", True)):
         return "X"
     return format_percent(r[key])
+
+
+class _Macros(dict):
+    """Macro name -> text; refuses a second definition of one name."""
+
+    def put(self, name: str, text: str) -> None:
+        if name in self:
+            raise ConfigError(f"number macro \\{name} would be defined twice; rename the folds or variants so "
+                              f"their letters differ")
+        self[name] = text
+
+
+_TAG = {"id_test": "ID", "ood_test": "OOD", "gap": "Gap"}
+_WHERE = {"id_test": "in-domain", "ood_test": "held-out"}
+
+
+def _result_macros(out: _Macros, main: pd.DataFrame, encoder: str) -> None:
+    """``\\VPmIoU`` (+ ``Low``, ``High``) and ``\\VClearsFloorP`` of every variant, per encoder."""
+    encoders = list(dict.fromkeys(main["encoder"])) if "encoder" in main.columns else []
+    primary = encoder if encoder in encoders else (encoders[0] if encoders else encoder)
+    groups = ([(main[main["encoder"] == e], "" if e == primary else macro_name(e)) for e in encoders]
+              if len(encoders) > 1 else [(main, "")])
+    everyone = (*VARIANT_ORDER, "all_clean")
+    for sub, suffix in groups:
+        for variant in everyone + tuple(v for v in sub["variant"].unique() if v not in everyone):
+            for part in MAIN_PARTITIONS:
+                r = sub[(sub["variant"] == variant) & (sub["partition"] == part)]
+                row = r.iloc[0] if len(r) else None
+                base = macro_name(variant) + _TAG[part] + "mIoU"
+                out.put(base + suffix, _value(row))
+                out.put(base + "Low" + suffix, _value(row, "low"))
+                out.put(base + "High" + suffix, _value(row, "high"))
+                if part != "gap" and variant != "all_clean":
+                    clears = None if row is None else row.get("clears_floor")
+                    out.put(macro_name(variant) + "ClearsFloor" + _TAG[part] + suffix,
+                            "--" if clears is None or not np.isfinite(clears) else ("yes" if clears else "no"))
+
+
+def verdict(row: pd.Series | None, *, partition: str, baseline: str = "flat") -> str:
+    """One clause saying what a paired difference to the baseline shows, read off its 95 % interval.
+
+    Args:
+        row: an :func:`~heritage_core.report.tables.ablation` row (``mean``, ``low``, ``high``: fractions;
+            ``complete``), or None when the suite lacks the variant.
+        partition: ``id_test`` or ``ood_test``.
+        baseline: the reference variant's name.
+
+    Returns:
+        LaTeX text completing "The variant ...", e.g. "lowers held-out mIoU against the flat baseline by 2.4
+        points (95 % interval [-3.9, -0.8]): at this training budget it does not help".
+    """
+    where, base = _WHERE[partition], f"the {tex_escape(baseline)} baseline"
+    if row is None:
+        return f"cannot be compared with {base} (the suite did not train both)"
+    if not bool(row["complete"]):
+        return f"cannot be compared with {base} yet (its grid of runs is incomplete)"
+    mean, low, high = (float(row[k]) for k in ("mean", "low", "high"))
+    if not all(np.isfinite([mean, low, high])):
+        return f"cannot be compared with {base} (the difference is undefined)"
+    interval = f"95\\,\\% interval [{format_percent(low)}, {format_percent(high)}]"
+    if low > 0:
+        return f"improves {where} mIoU over {base} by {format_percent(mean)} points ({interval})"
+    if high < 0:
+        return (f"lowers {where} mIoU against {base} by {format_percent(-mean)} points ({interval}): at this "
+                f"training budget it does not help")
+    return (f"does not change {where} mIoU measurably against {base} ({format_percent(mean, signed=True)} "
+            f"points, {interval}, which contains zero)")
+
+
+def _ablation_macros(out: _Macros, ablation_frame: pd.DataFrame, baseline: str) -> None:
+    """``\\VVsFlatPDelta`` (+ ``Low``, ``High``), ``...P`` and ``...Verdict`` of every variant."""
+    for variant in VARIANT_ORDER:
+        if variant == baseline:
+            continue
+        for part in ("id_test", "ood_test"):
+            r = ablation_frame[(ablation_frame["variant"] == variant) & (ablation_frame["partition"] == part)]
+            base = macro_name(variant) + "Vs" + macro_name(baseline) + _TAG[part]
+            row = r.iloc[0] if len(r) else None
+            complete = row is not None and bool(row["complete"])
+            out.put(base + "Delta", format_percent(row["mean"], signed=True) if complete
+                    else ("X" if row is not None else "--"))
+            out.put(base + "DeltaLow", format_percent(row["low"]) if complete else "--")
+            out.put(base + "DeltaHigh", format_percent(row["high"]) if complete else "--")
+            out.put(base + "P", format_p(row["p_holm"] if np.isfinite(row["p_holm"]) else row["p_sign_flip"])
+                    if complete else "--")
+            out.put(base + "Verdict", verdict(row, partition=part, baseline=baseline))
+
+
+def _size_macros(out: _Macros, main: pd.DataFrame, folds_frame: pd.DataFrame, n_runs: int) -> None:
+    """``\\NumFolds``, ``\\NumSeeds``, ``\\NumRuns``, ``\\NumClassesCommon``, ``\\HeldOutDomains``."""
+    out.put("NumFolds", str(int(folds_frame["fold"].nunique()) if len(folds_frame) else 0))
+    out.put("NumSeeds", str(int(main["n_seeds"].max()) if len(main) else 0))
+    out.put("NumRuns", str(int(n_runs)))
+    per_fold = folds_frame if len(folds_frame) and "n_classes" in folds_frame.columns else main
+    k = per_fold["n_classes"].dropna() if "n_classes" in per_fold.columns else pd.Series(dtype=float)
+    out.put("NumClassesCommon", "--" if k.empty else (f"{k.min():.0f}" if k.min() == k.max()
+                                                       else f"{k.min():.0f}--{k.max():.0f}"))
+    held = list(dict.fromkeys(folds_frame["held_out"])) if len(folds_frame) else []
+    out.put("HeldOutDomains", tex_escape(", ".join(h for h in held if h)) if held else "--")
 
 
 def number_macros(
@@ -48,7 +149,8 @@ def number_macros(
       with several encoders in ``main`` also ``\\VPmIoUE`` ... for every other encoder ``E`` in CamelCase;
     * ``\\VPmIoUF``: :func:`per_fold` (of ``encoder``);
     * ``\\VVsFlatPDelta``, ``...DeltaLow``, ``...DeltaHigh``, ``...P`` (Holm-adjusted sign-flip p) for every
-      variant against the baseline, ``P`` in ``ID``, ``OOD``: :func:`ablation`;
+      variant against the baseline, ``P`` in ``ID``, ``OOD``: :func:`ablation`; ``...Verdict``: the clause of
+      :func:`verdict` ("improves ...", "lowers ...", "does not change ... measurably");
     * ``\\NumFolds``, ``\\NumSeeds``, ``\\NumRuns``, ``\\NumClassesCommon`` (sizes of the folds' common class sets),
       and text: ``\\SuiteName``, ``\\EncoderName``, ``\\HeldOutDomains``, ``\\AbsentClassRule``.
 
@@ -67,61 +169,63 @@ def number_macros(
     Raises:
         ConfigError: two numbers map to one macro name (fold names that differ only in punctuation).
     """
-    macros: dict[str, str] = {}
-
-    def put(name: str, text: str) -> None:
-        if name in macros:
-            raise ConfigError(f"number macro \\{name} would be defined twice; rename the folds or variants so "
-                              f"their letters differ")
-        macros[name] = text
-
-    tag = {"id_test": "ID", "ood_test": "OOD", "gap": "Gap"}
-    encoders = list(dict.fromkeys(main["encoder"])) if "encoder" in main.columns else []
-    primary = encoder if encoder in encoders else (encoders[0] if encoders else encoder)
-    groups = ([(main[main["encoder"] == e], "" if e == primary else macro_name(e)) for e in encoders]
-              if len(encoders) > 1 else [(main, "")])
-    everyone = (*VARIANT_ORDER, "all_clean")
-    for sub, suffix in groups:
-        for variant in everyone + tuple(v for v in sub["variant"].unique() if v not in everyone):
-            for part in MAIN_PARTITIONS:
-                r = sub[(sub["variant"] == variant) & (sub["partition"] == part)]
-                row = r.iloc[0] if len(r) else None
-                base = macro_name(variant) + tag[part] + "mIoU"
-                put(base + suffix, _value(row))
-                put(base + "Low" + suffix, _value(row, "low"))
-                put(base + "High" + suffix, _value(row, "high"))
-                if part != "gap" and variant != "all_clean":
-                    clears = None if row is None else row.get("clears_floor")
-                    put(macro_name(variant) + "ClearsFloor" + tag[part] + suffix,
-                        "--" if clears is None or not np.isfinite(clears) else ("yes" if clears else "no"))
+    out = _Macros()
+    _result_macros(out, main, encoder)
     for _, r in folds_frame.iterrows():
-        put(macro_name(r["variant"]) + tag[r["partition"]] + "mIoU" + macro_name(r["fold"]), _value(r))
-    for variant in VARIANT_ORDER:
-        if variant == baseline:
-            continue
-        for part in ("id_test", "ood_test"):
-            r = ablation_frame[(ablation_frame["variant"] == variant) & (ablation_frame["partition"] == part)]
-            base = macro_name(variant) + "Vs" + macro_name(baseline) + tag[part]
-            row = r.iloc[0] if len(r) else None
-            complete = row is not None and bool(row["complete"])
-            put(base + "Delta", format_percent(row["mean"], signed=True) if complete else ("X" if row is not None else "--"))
-            put(base + "DeltaLow", format_percent(row["low"]) if complete else "--")
-            put(base + "DeltaHigh", format_percent(row["high"]) if complete else "--")
-            put(base + "P", format_p(row["p_holm"] if np.isfinite(row["p_holm"]) else row["p_sign_flip"])
-                if complete else "--")
-    put("NumFolds", str(int(folds_frame["fold"].nunique()) if len(folds_frame) else 0))
-    put("NumSeeds", str(int(main["n_seeds"].max()) if len(main) else 0))
-    put("NumRuns", str(int(n_runs)))
-    per_fold = folds_frame if len(folds_frame) and "n_classes" in folds_frame.columns else main
-    k = per_fold["n_classes"].dropna() if "n_classes" in per_fold.columns else pd.Series(dtype=float)
-    put("NumClassesCommon", "--" if k.empty else (f"{k.min():.0f}" if k.min() == k.max()
-                                                   else f"{k.min():.0f}--{k.max():.0f}"))
-    put("SuiteName", tex_escape(suite))
-    put("EncoderName", tex_escape(encoder))
-    held = list(dict.fromkeys(folds_frame["held_out"])) if len(folds_frame) else []
-    put("HeldOutDomains", tex_escape(", ".join(h for h in held if h)) if held else "--")
-    put("AbsentClassRule", tex_escape(ABSENT_CLASS_RULE))
-    return macros
+        out.put(macro_name(r["variant"]) + _TAG[r["partition"]] + "mIoU" + macro_name(r["fold"]), _value(r))
+    _ablation_macros(out, ablation_frame, baseline)
+    _size_macros(out, main, folds_frame, n_runs)
+    out.put("SuiteName", tex_escape(suite))
+    out.put("EncoderName", tex_escape(encoder))
+    out.put("AbsentClassRule", tex_escape(ABSENT_CLASS_RULE))
+    return dict(out)
+
+
+#: Images in the published ARTeFACT dataset.
+ARTEFACT_IMAGES = 418
+
+
+def dataset_macros(meta: Mapping[str, object] | None) -> dict[str, str]:
+    """What the numbers were computed on, from the ingest cache's ``dataset.json``.
+
+    Names: ``\\DatasetName`` (e.g. ``ARTeFACT``), ``\\NumImages``, ``\\DatasetDescription`` (a noun phrase:
+    "ARTeFACT's 418 images", "160 procedurally generated images in ARTeFACT's format ..."), and
+    ``\\DatasetNote``: empty for real data; for synthetic data (``"synthetic"`` set by ingest), or a cache
+    that does not record its origin, a framed paragraph saying that these are not ARTeFACT results.
+
+    Args:
+        meta: the cache's ``dataset.json``, or None when no run names a cache.
+
+    Returns:
+        Macro name -> LaTeX text.
+    """
+    if meta is None:
+        return {"DatasetName": "--", "NumImages": "--", "DatasetDescription": "--", "DatasetNote": ""}
+    n = int(meta.get("n_items", 0))
+    folder = tex_escape(Path(str(meta.get("source", ""))).name or "?")
+
+    def note(text: str) -> str:
+        return f"\\par\\medskip\\noindent\\fbox{{\\parbox{{\\dimexpr\\linewidth-2\\fboxsep-2\\fboxrule}}{{{text}}}}}"
+
+    if "synthetic" not in meta:
+        return {"DatasetName": f"\\texttt{{{folder}}}", "NumImages": str(n),
+                "DatasetDescription": f"the {n} images of an ingest cache that does not record its origin",
+                "DatasetNote": note(f"\\textbf{{Origin of the data not recorded.}} The cache of these {n} images "
+                                    f"was made before ingest recorded whether data is synthetic; do not read "
+                                    f"these numbers as ARTeFACT results. Re-run \\texttt{{heritage ingest}}.")}
+    if meta["synthetic"]:
+        return {"DatasetName": "synthetic ARTeFACT-format data", "NumImages": str(n),
+                "DatasetDescription": f"{n} procedurally generated images in ARTeFACT's format and taxonomy",
+                "DatasetNote": note(f"\\textbf{{Synthetic data: these are not ARTeFACT results.}} Every number "
+                                    f"in this document comes from {n} procedurally generated images "
+                                    f"(\\texttt{{heritage synth}}) that mimic ARTeFACT's format, classes and "
+                                    f"composition. They exercise the pipeline; they say nothing about damage "
+                                    f"in real heritage artworks.")}
+    if meta.get("kind") == "parquet":
+        share = f"ARTeFACT's {n} images" if n == ARTEFACT_IMAGES else f"{n} of ARTeFACT's {ARTEFACT_IMAGES} images"
+        return {"DatasetName": "ARTeFACT", "NumImages": str(n), "DatasetDescription": share, "DatasetNote": ""}
+    return {"DatasetName": f"\\texttt{{{folder}}}", "NumImages": str(n),
+            "DatasetDescription": f"the {n} images of \\texttt{{{folder}}}", "DatasetNote": ""}
 
 
 def _sci(value: float) -> str:
