@@ -131,7 +131,8 @@ def _cmd_dg(args: argparse.Namespace) -> int:
 
 
 def _cmd_film(args: argparse.Namespace) -> int:
-    from heritage_core.film import film_summary, make_film_params, run_leave_one_scan_out
+    from heritage_core.film import make_film_params
+    from heritage_core.film.loso import film_summary, run_leave_one_scan_out
 
     params = make_film_params(smoke=args.smoke, encoder=args.encoder, crop_px=args.crop_px, epochs=args.epochs,
                               crops_per_epoch=args.crops_per_epoch, batch_size=args.batch_size, lr=args.lr,

@@ -45,6 +45,7 @@ smoke = False  # True: seconds-sized run (64 px crops, one short epoch, a 128 px
 
 # %%
 from heritage_core import film
+from heritage_core.film import loso
 from heritage_core.runs import quiet_environment
 
 quiet_environment()
@@ -60,17 +61,17 @@ params
 # Size (H, W) in px and damage pixels of each scan.
 
 # %%
-scans = film.load_film_scans(film_dir)
+scans = loso.load_film_scans(film_dir)
 [(scan.id, scan.mask.shape, int(scan.mask.sum())) for scan in scans]
 
 # %% [markdown]
 # ## Leave one scan out
 
 # %%
-table = film.run_leave_one_scan_out(film_dir, output_dir, params, progress=True)
+table = loso.run_leave_one_scan_out(film_dir, output_dir, params, progress=True)
 
 # %% [markdown]
 # Damage class, in percent: value [95 % tile-bootstrap interval]; `mean`: value ± SE over scans.
 
 # %%
-film.film_summary(table)
+loso.film_summary(table)

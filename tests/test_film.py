@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from heritage_core import film
+from heritage_core.film import loso
 from heritage_core.errors import ConfigError
 
 
@@ -15,41 +16,41 @@ def test_tile_counts_and_damage_scores_by_hand() -> None:
     pred = np.zeros((4, 4), bool)
     mask[0, 0] = mask[0, 1] = mask[3, 3] = True  # tile (0,0): 2 damage px, tile (1,1): 1
     pred[0, 0] = pred[2, 0] = pred[3, 3] = True  # tile (0,0): TP; tile (1,0): FP; tile (1,1): TP
-    counts = film.tile_counts(pred, mask, 2)
+    counts = loso.tile_counts(pred, mask, 2)
     assert counts.tolist() == [[1, 0, 1], [0, 0, 0], [0, 1, 0], [1, 0, 0]]
-    iou, f1, precision, recall = film.damage_scores(*counts.sum(0))  # tp 2, fp 1, fn 1
+    iou, f1, precision, recall = loso.damage_scores(*counts.sum(0))  # tp 2, fp 1, fn 1
     assert (iou, f1, precision, recall) == (0.5, pytest.approx(2 / 3), pytest.approx(2 / 3), pytest.approx(2 / 3))
-    assert np.isnan(film.damage_scores(0, 0, 0)).all()
-    assert film.tile_counts(pred, mask, 3).shape == (4, 3)  # edge tiles of 1 px
+    assert np.isnan(loso.damage_scores(0, 0, 0)).all()
+    assert loso.tile_counts(pred, mask, 3).shape == (4, 3)  # edge tiles of 1 px
 
 
 def test_score_scan_interval_brackets_the_value() -> None:
     rng = np.random.default_rng(0)
     counts = np.stack([rng.integers(0, 20, 40), rng.integers(0, 10, 40), rng.integers(0, 10, 40)], axis=1)
-    scores = film.score_scan(counts, n_resamples=500, seed=0)
+    scores = loso.score_scan(counts, n_resamples=500, seed=0)
     assert list(scores) == list(film.FILM_METRICS)
     for value, low, high in scores.values():
         assert low <= value <= high
 
 
-def _scan() -> film.FilmScan:
+def _scan() -> loso.FilmScan:
     image = np.zeros((200, 300, 3), np.uint8)
     mask = np.zeros((200, 300), np.uint8)
     mask[150:152, 250:253] = 1
     mask[5, 5] = 1
-    return film.FilmScan("toy", image, mask)
+    return loso.FilmScan("toy", image, mask)
 
 
 def test_damage_centred_crops_contain_damage() -> None:
-    images, masks = film.sample_crops([_scan()], 64, 20, np.random.default_rng(0), damage_fraction=1.0)
+    images, masks = loso.sample_crops([_scan()], 64, 20, np.random.default_rng(0), damage_fraction=1.0)
     assert images.shape == (20, 64, 64, 3) and masks.shape == (20, 64, 64)
     assert (masks.reshape(20, -1).sum(1) > 0).all()
 
 
 def test_eval_window_holds_the_most_damage() -> None:
-    window = film._eval_window(_scan(), 64)
+    window = loso._eval_window(_scan(), 64)
     assert window.mask.shape == (64, 64) and window.mask.sum() == 6
-    assert film._eval_window(_scan(), None).mask.shape == (200, 300)
+    assert loso._eval_window(_scan(), None).mask.shape == (200, 300)
 
 
 def test_params_are_validated() -> None:
@@ -66,6 +67,6 @@ def test_params_are_validated() -> None:
 
 def test_unknown_held_out_scan_is_refused(film_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not in"):
-        film.run_leave_one_scan_out(film_dir, tmp_path, film.FilmParams.smoke(held_out=("nope",)))
-    assert [s.id for s in film.load_film_scans(film_dir)] == [
+        loso.run_leave_one_scan_out(film_dir, tmp_path, film.FilmParams.smoke(held_out=("nope",)))
+    assert [s.id for s in loso.load_film_scans(film_dir)] == [
         "velvia50_0", "cinestill800t_half_5", "cinestill800t_half_1", "cinestill50d_half_1"]

@@ -161,7 +161,7 @@ def test_wrong_types_name_the_dotted_key(raw: dict, message: str) -> None:
     ({"resources": {"time": "90 min"}}, "key 'resources.time' is '90 min'; it must be a SLURM time"),
     ({"resources": {"mem": "lots"}}, "key 'resources.mem' is 'lots'"),
     ({"name": "my suite"}, "key 'name' is 'my suite'"),
-    ({"film": {"crop_px": 100}}, "key 'film.crop_px' is 100"),
+    ({"film": {"crop_px": 100}}, "film: crop_px is 100; give a multiple of 32"),
     ({"grid": None}, "neither 'grid' (notebooks 01-05) nor 'film' (notebook 06)"),
 ])
 def test_bad_values_name_the_key_and_what_is_allowed(raw: dict, message: str) -> None:
@@ -181,13 +181,11 @@ def test_file_errors(tmp_path: Path) -> None:
 
 
 def test_film_profile_defaults_are_the_film_recipe() -> None:
-    """profiles.py stays torch-free, so FilmSpec repeats FilmParams' defaults: they must not drift apart."""
-    import dataclasses
-
+    """FilmSpec takes its defaults from FilmParams and validates through it: the two cannot drift apart."""
     from heritage_core.film import FilmParams
     from heritage_core.suite.profiles import FilmSpec
 
-    recipe = {f.name: f.default for f in dataclasses.fields(FilmParams)}
-    spec = {f.name: f.default for f in dataclasses.fields(FilmSpec) if f.name != "film_dir"}
-    assert spec and all(name in recipe for name in spec)
-    assert {name: recipe[name] for name in spec} == spec
+    spec = FilmSpec()
+    assert spec.params() == FilmParams()  # every field the profile leaves out keeps the recipe's value
+    assert spec.params(device="cuda", smoke=True).device == "cuda"
+    assert FilmSpec(epochs=3, lr=0.01).params() == FilmParams(epochs=3, lr=0.01)

@@ -38,6 +38,7 @@ from typing import Any
 import yaml
 
 from heritage_core.errors import ConfigError
+from heritage_core.film.settings import FilmParams, make_film_params
 from heritage_core.suite.schema import bad_value, build_dataclass, plain
 from heritage_core.suite.slurm import ResourcesSpec
 
@@ -379,7 +380,8 @@ class ReportSpec:
 class FilmSpec:
     """The real-pixel check: leave-one-scan-out on the real film scans (notebook 06, ``heritage_core.film``).
 
-    The defaults are :class:`heritage_core.film.FilmParams`'s recipe.
+    Defaults and rules are :class:`heritage_core.film.FilmParams`'s (the recipe the README reports); ``film_dir``
+    is the profile's own. The device is the profile's ``device``.
 
     Attributes:
         film_dir: folder with ``metadata.csv``, ``images/`` and ``masks/`` of the scans.
@@ -398,28 +400,26 @@ class FilmSpec:
     """
 
     film_dir: str = "../shared/data/film_damage_real"
-    encoder: str = "resnet10t"
-    pretrained: str | None = None
-    crop_px: int = 64
-    epochs: int = 10
-    crops_per_epoch: int = 160
-    batch_size: int = 16
-    lr: float = 3e-3
-    tile_px: int = 512
-    overlap: float = 0.25
-    score_tile_px: int = 128
-    n_resamples: int = 10_000
-    seed: int = 0
+    encoder: str = FilmParams.encoder
+    pretrained: str | None = FilmParams.pretrained
+    crop_px: int = FilmParams.crop_px
+    epochs: int = FilmParams.epochs
+    crops_per_epoch: int = FilmParams.crops_per_epoch
+    batch_size: int = FilmParams.batch_size
+    lr: float = FilmParams.lr
+    tile_px: int = FilmParams.tile_px
+    overlap: float = FilmParams.overlap
+    score_tile_px: int = FilmParams.score_tile_px
+    n_resamples: int = FilmParams.n_resamples
+    seed: int = FilmParams.seed
 
     def __post_init__(self) -> None:
-        for key in ("crop_px", "tile_px"):
-            if getattr(self, key) < 32 or getattr(self, key) % 32:
-                raise bad_value(f"film.{key}", getattr(self, key), "a multiple of 32 (px)")
-        for key in ("epochs", "crops_per_epoch", "batch_size", "score_tile_px", "n_resamples"):
-            if getattr(self, key) < 1:
-                raise bad_value(f"film.{key}", getattr(self, key), "an integer >= 1")
-        if not 0 <= self.overlap < 1 or not self.lr > 0 or self.seed < 0:
-            raise bad_value("film.overlap/lr/seed", (self.overlap, self.lr, self.seed), "a share in [0, 1), > 0 and >= 0")
+        self.params()
+
+    def params(self, *, device: str = FilmParams.device, smoke: bool = False) -> FilmParams:
+        """The validated :class:`~heritage_core.film.FilmParams` of this section (what notebook 06 builds)."""
+        fields = {k: v for k, v in dataclasses.asdict(self).items() if k != "film_dir"}
+        return make_film_params(smoke=smoke, device=device, **fields)
 
 
 @dataclass(frozen=True)
