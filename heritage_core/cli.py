@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from heritage_core.errors import HeritageError
+from heritage_core.film.settings import FILM_DIR, FilmParams
 from heritage_core.runs import quiet_environment
 
 __all__ = ["main", "build_parser"]
@@ -136,7 +137,7 @@ def _cmd_film(args: argparse.Namespace) -> int:
 
     params = make_film_params(smoke=args.smoke, encoder=args.encoder, crop_px=args.crop_px, epochs=args.epochs,
                               crops_per_epoch=args.crops_per_epoch, batch_size=args.batch_size, lr=args.lr,
-                              tile_px=args.tile_px, n_resamples=args.resamples, seed=args.seed, device=args.device,
+                              tile_px=args.tile_px, n_resamples=args.n_resamples, seed=args.seed, device=args.device,
                               held_out=args.held_out or None)
     print(film_summary(run_leave_one_scan_out(args.film_dir, args.out, params, progress=True)).to_string())
     return 0
@@ -150,7 +151,20 @@ def build_parser() -> argparse.ArgumentParser:
         "evaluation and the paper suite.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _add_data_commands(sub)
+    _add_run_commands(sub)
+    _add_result_commands(sub)
+    return parser
 
+
+def _add_resampling(p: argparse.ArgumentParser, what: str = "bootstrap resamples") -> None:
+    """``--resamples`` and ``--seed`` of the commands that draw intervals."""
+    p.add_argument("--resamples", type=int, default=10000, help=f"{what} (default: 10000)")
+    p.add_argument("--seed", type=int, default=0, help="resampling seed (default: 0)")
+
+
+def _add_data_commands(sub: argparse._SubParsersAction) -> None:
+    """``synth``, ``ingest``, ``data``, ``weights``, ``splits``."""
     p = sub.add_parser("synth", help="write the embedded procedurally generated dataset in ARTeFACT's parquet schema",
                        description="Write a procedurally generated, ARTeFACT-shaped dataset as parquet shards "
                        "(data/train-*.parquet) in the exact published schema. Deterministic for a seed.")
@@ -211,6 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-items", type=int, default=30, help="flag partitions with fewer items (default: 30)")
     p.set_defaults(func=_cmd_splits)
 
+
+def _add_run_commands(sub: argparse._SubParsersAction) -> None:
+    """``metrics``, ``train``, ``evaluate``, ``dg``, ``film``."""
     p = sub.add_parser("metrics", help="evaluation-count utilities (summarise)")
     m_sub = p.add_subparsers(dest="metrics_command", metavar="METRICS_COMMAND", required=True)
     q = m_sub.add_parser("summarise", help="per-head scores and a bootstrap CI of mIoU from an eval/<partition>.npz",
@@ -218,10 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "(IoU = sum I / sum U over images; absent classes left out of mIoU) and print mIoU with an "
                          "image-level bootstrap CI, mAcc, mDice, aAcc, in percent.")
     q.add_argument("path", help="eval/<partition>.npz file")
-    q.add_argument("--resamples", type=int, default=10000, help="bootstrap resamples (default: 10000)")
+    _add_resampling(q)
     q.add_argument("--ci", type=float, default=0.95, help="confidence level (default: 0.95)")
     q.add_argument("--method", choices=("percentile", "bca"), default="percentile", help="interval (default: percentile)")
-    q.add_argument("--seed", type=int, default=0, help="resampling seed (default: 0)")
     q.add_argument("--csv", help="also write the table (fractions) to this CSV file")
     q.set_defaults(func=_cmd_metrics_summarise)
 
@@ -245,8 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="cache of the same source at a larger long side whose masks are scored (default: the run's)")
     p.add_argument("--consistent", action="store_true", help="also score hierarchy-consistent (path-sum) predictions")
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
-    p.add_argument("--resamples", type=int, default=10000, help="bootstrap resamples (default: 10000)")
-    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: 0)")
+    _add_resampling(p)
     p.add_argument("--smoke", action="store_true", help="few images and resamples, for a quick check")
     p.set_defaults(func=_cmd_evaluate)
 
@@ -257,9 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--suite-dir", help="suite folder (suites/<name>)")
     g.add_argument("--run-dirs", nargs="+", help="evaluated run directories")
     p.add_argument("--output-dir", required=True, help="folder for the tables")
-    p.add_argument("--resamples", type=int, default=10000, help="bootstrap resamples (default: 10000)")
+    _add_resampling(p)
     p.add_argument("--permutations", type=int, default=10000, help="permutations of the paired test (default: 10000)")
-    p.add_argument("--seed", type=int, default=0, help="resampling seed (default: 0)")
     p.add_argument("--heads", nargs="+", default=["fine"], help="heads compared (default: fine)")
     p.add_argument("--smoke", action="store_true", help="few resamples, for a quick check")
     p.set_defaults(func=_cmd_dg)
@@ -267,22 +281,23 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("film", help="leave-one-scan-out on the real film scans (notebook 06)",
                        description="Train on three real film scans, predict the fourth with sliding windows, and "
                        "report damage IoU/F1/precision/recall per scan with tile-bootstrap CIs.")
-    p.add_argument("--film-dir", default="../shared/data/film_damage_real", help="folder of the real film scans")
+    p.add_argument("--film-dir", default=FILM_DIR, help=f"folder of the real film scans (default: {FILM_DIR})")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--encoder", default="resnet10t", help="encoder (default: resnet10t)")
-    p.add_argument("--crop-px", type=int, default=64, help="training crop side in px (default: 64)")
-    p.add_argument("--epochs", type=int, default=10, help="epochs per fold (default: 10)")
-    p.add_argument("--crops-per-epoch", type=int, default=160, help="random crops per epoch (default: 160)")
-    p.add_argument("--batch-size", type=int, default=16, help="crops per step (default: 16)")
-    p.add_argument("--lr", type=float, default=0.003, help="peak learning rate (default: 0.003)")
-    p.add_argument("--tile-px", type=int, default=512, help="sliding-window tile in px (default: 512)")
-    p.add_argument("--resamples", type=int, default=10000, help="bootstrap resamples (default: 10000)")
-    p.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
-    p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    for flag, kind, what in (("encoder", str, "encoder"), ("crop_px", int, "training crop side in px"),
+                             ("epochs", int, "epochs per fold"), ("crops_per_epoch", int, "random crops per epoch"),
+                             ("batch_size", int, "crops per step"), ("lr", float, "peak learning rate"),
+                             ("tile_px", int, "sliding-window tile in px"), ("n_resamples", int, "bootstrap resamples"),
+                             ("seed", int, "seed"), ("device", str, "torch device")):
+        default = getattr(FilmParams, flag)
+        name = "--resamples" if flag == "n_resamples" else "--" + flag.replace("_", "-")
+        p.add_argument(name, dest=flag, type=kind, default=default, help=f"{what} (default: {default})")
     p.add_argument("--held-out", nargs="*", default=[], help="scan ids to hold out (default: each in turn)")
     p.add_argument("--smoke", action="store_true", help="tiny budget, for a quick check")
     p.set_defaults(func=_cmd_film)
 
+
+def _add_result_commands(sub: argparse._SubParsersAction) -> None:
+    """``report``, ``paper``, ``suite``."""
     p = sub.add_parser("report", help="paper figures, tables and numbers of a finished suite (notebook 05, no Jupyter)",
                        description="Write numbers.tex, tables/*.tex and figures/*.{pdf,png} (with provenance JSON) "
                        "for a finished suite into OUTPUT_DIR/<suite>/. Never retrains or re-predicts.")
@@ -307,7 +322,6 @@ def build_parser() -> argparse.ArgumentParser:
                        "'heritage suite --help' for its commands",
                        description="The suite runner: see 'heritage suite --help'.")
     p.add_argument("suite_args", nargs=argparse.REMAINDER, help="arguments of the suite runner")
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -19,7 +19,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from heritage_core.errors import ConfigError
+
 __all__ = [
+    "read_record",
+    "read_yaml",
     "utc_timestamp",
     "quiet_environment",
     "atomic_write_text",
@@ -93,6 +99,44 @@ def atomic_write_json(path: str | Path, obj: Any) -> Path:
 def read_json(path: str | Path) -> Any:
     """Read a JSON file."""
     return json.loads(Path(path).read_text())
+
+
+def read_record(path: str | Path, error: type[Exception], *, missing: str, invalid: str) -> Any:
+    """Read a JSON file the suite wrote (a manifest, ``run.json``), as ``error`` when it is absent or unreadable.
+
+    Args:
+        path: the file.
+        error: the exception class to raise (``ManifestError``, ``RunError``).
+        missing: the message for a missing file.
+        invalid: the message for a file that is not JSON; ``{exc}`` is replaced by the parser's message.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise error(missing)
+    try:
+        return read_json(path)
+    except ValueError as exc:
+        raise error(invalid.format(exc=exc)) from exc
+
+
+def read_yaml(path: str | Path, what: str, hint: str = "") -> Any:
+    """Read a YAML file a user wrote (profile, variants, taxonomy, training config).
+
+    Args:
+        path: the file.
+        what: what the file is, for messages (``"profile"``, ``"variants file"``).
+        hint: text appended to the message for a missing file (what to pass instead).
+
+    Raises:
+        ConfigError: the file is missing or is not YAML; the message names it.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{what} '{p}' does not exist{hint}")
+    try:
+        return yaml.safe_load(p.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{what} '{p}' is not valid YAML: {exc}") from exc
 
 
 @contextlib.contextmanager

@@ -35,6 +35,7 @@ import numpy as np
 import yaml
 
 from heritage_core.errors import ConfigError, DataError
+from heritage_core.runs import read_yaml
 
 __all__ = [
     "IGNORE_INDEX",
@@ -266,12 +267,7 @@ def load_taxonomy(path: str | Path | None = None) -> Taxonomy:
     if path is None:
         return default_taxonomy()
     p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"taxonomy file '{p}' does not exist; pass an existing YAML file or omit it for the default")
-    try:
-        raw = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"taxonomy file '{p}' is not valid YAML: {exc}") from exc
+    raw = read_yaml(p, "taxonomy file", "; pass an existing YAML file or omit it for the default")
     if not isinstance(raw, dict):
         raise ConfigError(f"taxonomy file '{p}' must hold a mapping, got {type(raw).__name__}")
     return parse_taxonomy(raw, str(p))

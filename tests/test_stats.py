@@ -12,8 +12,6 @@ from heritage_core.evaluation.metrics import SegCounts, reduce_counts
 from heritage_core.evaluation.store import save_counts
 from heritage_core.evaluation.resample import bootstrap_ci, class_iou, mean_iou
 from heritage_core.evaluation.stats import (
-    bootstrap_class_iou,
-    bootstrap_miou,
     describe_se,
     format_mean_se,
     gap_ci,
@@ -112,11 +110,11 @@ def test_gap_ci_resamples_each_test_set_independently_like_scipy_two_sample() ->
 
 
 def test_class_iou_intervals_have_one_row_per_class(counts: SegCounts) -> None:
-    result = bootstrap_class_iou(counts.intersection, counts.union, n_resamples=300)
+    result = bootstrap_ci([counts.intersection, counts.union], class_iou, n_resamples=300)
     assert result.estimate.shape == result.low.shape == result.high.shape == (N_CLASSES,)
     np.testing.assert_allclose(result.estimate, reduce_counts(counts).iou)
     assert (result.low <= result.high).all() and (result.n_valid <= 300).all()
-    miou = bootstrap_miou(counts.intersection, counts.union, n_resamples=300)
+    miou = bootstrap_ci([counts.intersection, counts.union], mean_iou, n_resamples=300)
     assert miou.estimate == pytest.approx(reduce_counts(counts).miou)
 
 
@@ -125,7 +123,7 @@ def test_rare_class_interval_uses_the_resamples_where_it_is_defined() -> None:
     union = np.zeros((20, 2))
     inter[:, 0], union[:, 0] = 5, 10
     inter[0, 1], union[0, 1] = 1, 4  # class 1 occurs in image 0 only
-    result = bootstrap_class_iou(inter, union, n_resamples=2000, seed=0)
+    result = bootstrap_ci([inter, union], class_iou, n_resamples=2000, seed=0)
     # The image is left out of a resample with probability (19/20)^20 ≈ 0.358.
     assert result.n_valid[0] == 2000
     assert 0.6 < result.n_valid[1] / 2000 < 0.68

@@ -149,6 +149,14 @@ def _finish(c: Canvas, mask: np.ndarray) -> np.ndarray:
     return mask & c.obj
 
 
+def _contrasting_mark(c: Canvas, im: Image.Image, dark: list[float], light: list[float], alpha: float) -> np.ndarray:
+    """The mark drawn in ``im`` (on the object only), painted ``dark`` on light pixels and ``light`` on dark ones."""
+    mask = _finish(c, np.asarray(im) > 0)
+    if mask.any():
+        _paint(c, mask, _contrasting(c.clean[mask], dark, light), alpha)
+    return mask
+
+
 def _box_noise(rng: np.random.Generator, mask: np.ndarray, cells_per_px: float, octaves: int = 1) -> np.ndarray:
     """Noise values at the pixels of ``mask`` (shape (N,)), generated only over the mask's bounding box."""
     rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
@@ -210,10 +218,7 @@ def _dust(rng: np.random.Generator, c: Canvas) -> np.ndarray:
     for x, y in _on_object(rng, c, max(3, int(rng.integers(15, 120) * min(1.0, c.scale)))):
         r = max(0.5 * c.min_mark_px, rng.uniform(0.4, 1.8) * c.scale)
         draw.ellipse([x - r, y - r * rng.uniform(0.6, 1.2), x + r, y + r], fill=255)
-    mask = _finish(c, np.asarray(im) > 0)
-    if mask.any():
-        _paint(c, mask, _contrasting(c.clean[mask], [0.12, 0.11, 0.1], [0.93, 0.93, 0.9]), 0.9)
-    return mask
+    return _contrasting_mark(c, im, [0.12, 0.11, 0.1], [0.93, 0.93, 0.9], 0.9)
 
 
 def _scratch(rng: np.random.Generator, c: Canvas) -> np.ndarray:
@@ -222,10 +227,7 @@ def _scratch(rng: np.random.Generator, c: Canvas) -> np.ndarray:
         n = 12
         pts = _walk(rng, start, rng.uniform(0, 2 * np.pi), n, rng.uniform(0.3, 1.0) * c.long / n, 0.03)
         draw.line(pts.ravel().tolist(), fill=255, width=_px(c, rng.uniform(1.5, 3.5)))
-    mask = _finish(c, np.asarray(im) > 0)
-    if mask.any():
-        _paint(c, mask, _contrasting(c.clean[mask], [0.15, 0.14, 0.13], [0.96, 0.96, 0.94]), 0.85)
-    return mask
+    return _contrasting_mark(c, im, [0.15, 0.14, 0.13], [0.96, 0.96, 0.94], 0.85)
 
 
 def _hair(rng: np.random.Generator, c: Canvas) -> np.ndarray:
@@ -234,10 +236,7 @@ def _hair(rng: np.random.Generator, c: Canvas) -> np.ndarray:
         n = 40
         pts = _walk(rng, start, rng.uniform(0, 2 * np.pi), n, rng.uniform(0.08, 0.3) * c.long / n, 0.18)
         draw.line(pts.ravel().tolist(), fill=255, width=_px(c, 1.0), joint="curve")
-    mask = _finish(c, np.asarray(im) > 0)
-    if mask.any():
-        _paint(c, mask, _contrasting(c.clean[mask], [0.05, 0.04, 0.03], [0.9, 0.9, 0.88]), 0.95)
-    return mask
+    return _contrasting_mark(c, im, [0.05, 0.04, 0.03], [0.9, 0.9, 0.88], 0.95)
 
 
 def _dirt(rng: np.random.Generator, c: Canvas) -> np.ndarray:
@@ -319,10 +318,7 @@ def _cracks(rng: np.random.Generator, c: Canvas) -> np.ndarray:
                 turn = rng.choice([-1, 1]) * rng.uniform(0.5, 1.2)
                 heading = np.arctan2(*(pts[min(i + 1, len(pts) - 1)] - pts[max(i - 1, 0)])[::-1]) + turn
                 paths.append((_walk(rng, pts[i], heading, n, step, 0.25), depth + 1))
-    mask = _finish(c, np.asarray(im) > 0)
-    if mask.any():
-        _paint(c, mask, _contrasting(c.clean[mask], [0.08, 0.07, 0.06], [0.85, 0.84, 0.8]), 0.9)
-    return mask
+    return _contrasting_mark(c, im, [0.08, 0.07, 0.06], [0.85, 0.84, 0.8], 0.9)
 
 
 def _staining(rng: np.random.Generator, c: Canvas) -> np.ndarray:
@@ -388,10 +384,7 @@ def _puncture(rng: np.random.Generator, c: Canvas) -> np.ndarray:
     for x, y in _on_object(rng, c, int(rng.integers(1, 7))):
         r = max(1.0, 0.5 * c.min_mark_px, rng.uniform(2, 7) * c.scale)
         draw.ellipse([x - r, y - r, x + r, y + r], fill=255)
-    mask = _finish(c, np.asarray(im) > 0)
-    if mask.any():
-        _paint(c, mask, _contrasting(c.clean[mask], [0.03, 0.03, 0.03], [0.97, 0.97, 0.97]), 1.0)
-    return mask
+    return _contrasting_mark(c, im, [0.03, 0.03, 0.03], [0.97, 0.97, 0.97], 1.0)
 
 
 def _burn(rng: np.random.Generator, c: Canvas) -> np.ndarray:

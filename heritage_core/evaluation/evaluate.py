@@ -75,7 +75,7 @@ from heritage_core.evaluation.store import (
 from heritage_core.models import predict, violation_counts
 from heritage_core.models.tiled import precision_name, predict_logits
 from heritage_core.runs import utc_timestamp, atomic_dir, atomic_write_json, git_commit, package_versions, read_json
-from heritage_core.splits.protocols import PARTITIONS, load_manifest
+from heritage_core.splits.protocols import PARTITIONS, Manifest, load_manifest
 from heritage_core.taxonomy import HEADS, IGNORE_INDEX, Taxonomy, default_taxonomy
 
 __all__ = [
@@ -419,7 +419,6 @@ def evaluate_run(
     if smoke:
         n_resamples = min(n_resamples, SMOKE_RESAMPLES)
     domains = {col: cache.index[col].astype(str).to_dict() for col in DOMAIN_COLUMNS}
-    labels_cache = scored or cache
 
     metrics: dict[str, Any] = {"format": EVAL_FORMAT, "absent_class_rule": ABSENT_CLASS_RULE,
                                "ci": {"level": 0.95, "method": "percentile", "unit": "image",
@@ -448,35 +447,49 @@ def evaluate_run(
                                                             n_resamples=n_resamples, seed=seed)
             part_info[part] = {"status": "evaluated", "n_images": len(ids),
                                "n_images_by_level": _levels(cache, ids), "seconds": round(result.seconds, 3)}
-        derived = [h for h in ("binary", "coarse") if h not in live]
-        eval_info = {
-            "format": EVAL_FORMAT,
-            "run_dir": str(run_dir),
-            "variant": info.get("variant"), "arch": info.get("arch"), "encoder": info.get("encoder"),
-            "fold": info.get("fold", manifest.fold), "seed": info.get("seed"), "params_hash": info.get("params_hash"),
-            "protocol": manifest.protocol, "held_out": manifest.held_out, "split_seed": manifest.seed,
-            "manifest": str(info["manifest"]), "cache": str(info["cache"]),
-            "dataset_fingerprint": cache.fingerprint,
-            "checkpoint": run_info.get("best_checkpoint", info.get("best_checkpoint")),
-            "img_size": int(info["img_size"]), "tile": int(inference["tile"]), "overlap": float(inference["overlap"]),
-            "precision": precision_name(device, amp),
-            "input_max_side_px": int(cache.meta.get("max_side_px", 0)),
-            "score_cache": str(labels_cache.root) if scored is not None else None,
-            "score_max_side_px": int(labels_cache.meta.get("max_side_px", 0)),
-            "consistent": consistent and hierarchical,
-            "hierarchical": hierarchical, "live_heads": list(live), "derived_from_fine": derived,
-            "derived_reason": (None if not derived else "flat model" if info.get("arch") == "flat" else
-                               "no loss in the final stage (stale heads)"),
-            "scored_heads": list(scored_heads(consistent, hierarchical)),
-            "device": str(device), "smoke": smoke, "smoke_max_images": SMOKE_MAX_IMAGES if smoke else None,
-            "n_resamples": n_resamples, "bootstrap_seed": seed, "pred_max_side_px": pred_max_side_px,
-            "partitions": part_info,
-            "started": started, "finished": utc_timestamp(), "duration_s": round(time.perf_counter() - t0, 3),
-            "git_commit": git_commit(), "package_versions": package_versions(),
-        }
+        eval_info = _eval_record(run_dir, info, manifest, cache, scored,
+                                 run_info.get("best_checkpoint", info.get("best_checkpoint")), device=device, amp=amp,
+                                 consistent=consistent, live=live, part_info=part_info, started=started, t0=t0,
+                                 smoke=smoke, n_resamples=n_resamples, seed=seed, pred_max_side_px=pred_max_side_px)
         atomic_write_json(tmp / "metrics.json", metrics)
         atomic_write_json(tmp / "eval.json", eval_info)
     return {"eval_dir": str(run_dir / "eval"), "eval": eval_info, "metrics": metrics}
+
+
+def _eval_record(run_dir: Path, info: dict[str, Any], manifest: Manifest, cache: Cache, scored: Cache | None,
+                 checkpoint: str | None, *, device: str, amp: bool, consistent: bool, live: tuple[str, ...],
+                 part_info: dict[str, Any], started: str, t0: float, smoke: bool, n_resamples: int, seed: int,
+                 pred_max_side_px: int) -> dict[str, Any]:
+    """The ``eval.json`` record: what was scored, how (scale, precision, heads), and its provenance."""
+    inference = info["inference"]
+    hierarchical = live == HEADS
+    derived = [h for h in ("binary", "coarse") if h not in live]
+    labels_cache = scored or cache
+    return {
+        "format": EVAL_FORMAT,
+        "run_dir": str(run_dir),
+        "variant": info.get("variant"), "arch": info.get("arch"), "encoder": info.get("encoder"),
+        "fold": info.get("fold", manifest.fold), "seed": info.get("seed"), "params_hash": info.get("params_hash"),
+        "protocol": manifest.protocol, "held_out": manifest.held_out, "split_seed": manifest.seed,
+        "manifest": str(info["manifest"]), "cache": str(info["cache"]),
+        "dataset_fingerprint": cache.fingerprint,
+        "checkpoint": checkpoint,
+        "img_size": int(info["img_size"]), "tile": int(inference["tile"]), "overlap": float(inference["overlap"]),
+        "precision": precision_name(device, amp),
+        "input_max_side_px": int(cache.meta.get("max_side_px", 0)),
+        "score_cache": str(labels_cache.root) if scored is not None else None,
+        "score_max_side_px": int(labels_cache.meta.get("max_side_px", 0)),
+        "consistent": consistent and hierarchical,
+        "hierarchical": hierarchical, "live_heads": list(live), "derived_from_fine": derived,
+        "derived_reason": (None if not derived else "flat model" if info.get("arch") == "flat" else
+                           "no loss in the final stage (stale heads)"),
+        "scored_heads": list(scored_heads(consistent, hierarchical)),
+        "device": str(device), "smoke": smoke, "smoke_max_images": SMOKE_MAX_IMAGES if smoke else None,
+        "n_resamples": n_resamples, "bootstrap_seed": seed, "pred_max_side_px": pred_max_side_px,
+        "partitions": part_info,
+        "started": started, "finished": utc_timestamp(), "duration_s": round(time.perf_counter() - t0, 3),
+        "git_commit": git_commit(), "package_versions": package_versions(),
+    }
 
 
 def _levels(cache: Cache, ids: Sequence[str]) -> dict[str, int]:

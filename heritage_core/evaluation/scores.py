@@ -20,7 +20,7 @@ from heritage_core.evaluation.metrics import (
     reduce_by_group,
     reduce_counts,
 )
-from heritage_core.evaluation.stats import bootstrap_class_iou, bootstrap_miou
+from heritage_core.evaluation.resample import bootstrap_ci, class_iou, mean_iou
 
 __all__ = ["partition_metrics", "clears_floor"]
 
@@ -40,9 +40,13 @@ def _intervals(counts: SegCounts, n_resamples: int, seed: int) -> tuple[list, li
     rows = counts.by_group()  # resample source groups, not images, when a group has several images
     if len(rows) < 2:
         return [None, None], [None] * c, [None] * c
-    b = bootstrap_miou(rows.intersection, rows.union, n_resamples=n_resamples, seed=seed)
-    bc = bootstrap_class_iou(rows.intersection, rows.union, n_resamples=n_resamples, seed=seed)
-    return [_json_float(b.low), _json_float(b.high)], _json_list(bc.low), _json_list(bc.high)
+    b = bootstrap_ci(rows, _miou_and_class_iou, n_resamples=n_resamples, seed=seed)
+    return [_json_float(b.low[0]), _json_float(b.high[0])], _json_list(b.low[1:]), _json_list(b.high[1:])
+
+
+def _miou_and_class_iou(intersection: np.ndarray, union: np.ndarray) -> np.ndarray:
+    """mIoU then the C per-class IoUs, from one set of resamples: (..., C) sums -> (..., 1 + C)."""
+    return np.concatenate([mean_iou(intersection, union)[..., None], class_iou(intersection, union)], axis=-1)
 
 
 def _head_metrics(counts: SegCounts, n_resamples: int, seed: int) -> dict[str, Any]:
@@ -104,8 +108,8 @@ def partition_metrics(
 
     Every number is :func:`heritage_core.evaluation.metrics.reduce_counts` of the counts (so a recomputation from the
     ``.npz`` gives the same values); intervals are image-level percentile bootstraps
-    (:func:`heritage_core.evaluation.stats.bootstrap_miou`, :func:`~heritage_core.evaluation.stats.bootstrap_class_iou`), left
-    ``null`` with fewer than two images.
+    (:func:`heritage_core.evaluation.resample.bootstrap_ci`, one set of resamples for the mIoU and every class),
+    left ``null`` with fewer than two images.
 
     Args:
         counts: scored head -> per-image counts.

@@ -10,7 +10,7 @@ Conventions:
 
 * ``statistic(*sums)`` receives the column sums of each per-image array, with a leading resample axis:
   for ``(intersection, union)`` each sum is (B, C), and it returns (B,) (e.g. :func:`mean_iou`) or
-  (B, K) (e.g. :func:`class_iou`). It must be a function of sums, i.e. of a set of images with
+  (B, K) (e.g. :func:`~heritage_core.evaluation.resample.class_iou`). It must be a function of sums, i.e. of a set of images with
   multiplicities, which every score in :mod:`heritage_core.evaluation.metrics` is.
 * Resamples whose statistic is undefined (NaN, e.g. a class absent from every drawn image) are left out
   of the interval; ``n_valid`` says how many remain.
@@ -39,13 +39,10 @@ from heritage_core.evaluation.resample import (
     _bootstrap,
     _check_config,
     bootstrap_ci,
-    class_iou,
     mean_iou,
 )
 
 __all__ = [
-    "bootstrap_miou",
-    "bootstrap_class_iou",
     "paired_bootstrap",
     "gap_ci",
     "GAP_CLASS_SETS",
@@ -86,43 +83,6 @@ class PermutationTestResult:
 
 
 # --------------------------------------------------------------------------- bootstrap
-
-
-def bootstrap_miou(
-    intersection: np.ndarray,
-    union: np.ndarray,
-    *,
-    n_resamples: int = 10_000,
-    ci: float = 0.95,
-    method: str = "percentile",
-    seed: int = 0,
-) -> BootstrapResult:
-    """Bootstrap interval of mIoU from per-image counts (see :func:`bootstrap_ci` for the arguments).
-
-    Shapes:
-        intersection, union: (N, C).
-    """
-    return bootstrap_ci([intersection, union], mean_iou, n_resamples=n_resamples, ci=ci, method=method, seed=seed)
-
-
-def bootstrap_class_iou(
-    intersection: np.ndarray,
-    union: np.ndarray,
-    *,
-    n_resamples: int = 10_000,
-    ci: float = 0.95,
-    method: str = "percentile",
-    seed: int = 0,
-) -> BootstrapResult:
-    """Bootstrap intervals of every per-class IoU at once (arrays of shape (C,) in the result).
-
-    A class present in few images is undefined in some resamples; its interval uses the resamples
-    where it is defined (``n_valid`` per class). See :func:`bootstrap_ci` for the arguments.
-
-    Shapes:
-        intersection, union: (N, C).
-    """
-    return bootstrap_ci([intersection, union], class_iou, n_resamples=n_resamples, ci=ci, method=method, seed=seed)
 
 
 def paired_bootstrap(

@@ -30,9 +30,10 @@ damage_px, pred_px``), ``film_loso.json`` (parameters, timings, provenance) and 
 """
 from __future__ import annotations
 
+from heritage_core.film.settings import FILM_DIR as FILM_DIR
 from heritage_core.film.settings import FILM_METRICS as FILM_METRICS
 from heritage_core.film.settings import SMOKE_FIELDS as SMOKE_FIELDS
 from heritage_core.film.settings import FilmParams as FilmParams
 from heritage_core.film.settings import make_film_params as make_film_params
 
-__all__ = ["FILM_METRICS", "SMOKE_FIELDS", "FilmParams", "make_film_params"]
+__all__ = ["FILM_DIR", "FILM_METRICS", "SMOKE_FIELDS", "FilmParams", "make_film_params"]

@@ -7,7 +7,10 @@ from typing import Any
 
 from heritage_core.errors import ConfigError
 
-__all__ = ["FILM_METRICS", "SMOKE_FIELDS", "FilmParams", "make_film_params"]
+__all__ = ["FILM_DIR", "FILM_METRICS", "SMOKE_FIELDS", "FilmParams", "make_film_params"]
+
+#: Where the real film scans lie, relative to the project root (``../shared``, see its README).
+FILM_DIR = "../shared/data/film_damage_real"
 
 #: Damage-class scores reported per scan, in order.
 FILM_METRICS = ("iou", "f1", "precision", "recall")

@@ -131,17 +131,8 @@ class HierarchicalUPerNet(_UPerNetSegmenter):
 class FlatUPerNet(_UPerNetSegmenter):
     """UPerNet with the ``fine`` head only: the flat baseline with the same encoder and decoder.
 
-    Args:
-        encoder: encoder name, as for :class:`HierarchicalUPerNet`.
-        num_classes: needs a ``fine`` entry; ``binary``/``coarse`` entries are accepted and unused. None
-            for the ARTeFACT taxonomy (16 fine classes).
-        decoder_channels: channels of every decoder layer.
-        pretrained: encoder weights (a local file or a ``timm:``/``smp:`` tag), or None for random init.
-        img_size: training input size (px); must be a multiple of the encoder's ``size_divisor``.
-        in_chans: number of input channels.
-
-    Raises:
-        ModelError: unknown encoder, bad ``num_classes``, unsuitable ``img_size`` or weights file.
+    Arguments and errors are :class:`HierarchicalUPerNet`'s, except that ``num_classes`` needs only a ``fine``
+    entry (``binary``/``coarse`` entries are accepted and unused; None: the 16 fine ARTeFACT classes).
     """
 
     arch = "flat"

@@ -54,7 +54,7 @@ import pandas as pd
 
 from heritage_core.data.cache import compute_fingerprint, open_cache
 from heritage_core.errors import ConfigError, DataError, ManifestError
-from heritage_core.runs import atomic_write_json, read_json
+from heritage_core.runs import atomic_write_json, read_record
 
 if TYPE_CHECKING:
     from heritage_core.data.cache import Cache
@@ -542,12 +542,9 @@ def load_manifest(path: str | Path, cache: Cache | str | Path | None = None) -> 
             :func:`validate_manifest` (fingerprint mismatch, unknown ids, overlapping partitions, leakage).
     """
     path = Path(path)
-    if not path.is_file():
-        raise ManifestError(f"manifest '{path}' does not exist; write it with 01_splits (splits.write_manifests)")
-    try:
-        raw = read_json(path)
-    except ValueError as exc:
-        raise ManifestError(f"manifest '{path}' is not valid JSON ({exc}); re-run 01_splits") from exc
+    raw = read_record(path, ManifestError,
+                      missing=f"manifest '{path}' does not exist; write it with 01_splits (splits.write_manifests)",
+                      invalid=f"manifest '{path}' is not valid JSON ({{exc}}); re-run 01_splits")
     if not isinstance(raw, dict) or set(raw) != set(_MANIFEST_KEYS):
         keys = sorted(raw) if isinstance(raw, dict) else type(raw).__name__
         raise ManifestError(f"manifest '{path}' has keys {keys}; expected exactly {sorted(_MANIFEST_KEYS)}")

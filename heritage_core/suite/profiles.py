@@ -38,8 +38,9 @@ from typing import Any
 import yaml
 
 from heritage_core.errors import ConfigError
-from heritage_core.film.settings import FilmParams, make_film_params
-from heritage_core.suite.schema import bad_value, build_dataclass, plain
+from heritage_core.runs import read_yaml
+from heritage_core.film.settings import FILM_DIR, FilmParams, make_film_params
+from heritage_core.suite.schema import bad_value, build_dataclass, check_at_least, plain
 from heritage_core.suite.slurm import ResourcesSpec
 
 __all__ = [
@@ -115,12 +116,9 @@ class DatasetSpec:
             raise bad_value("dataset.source", self.source, f"'{SYNTHETIC}' or a dataset folder")
         if self.synthetic_n < (1 if self.source == SYNTHETIC else 0):
             raise bad_value("dataset.synthetic_n", self.synthetic_n, "an integer >= 1 for synthetic data")
-        if self.synthetic_seed < 0:
-            raise bad_value("dataset.synthetic_seed", self.synthetic_seed, "an integer >= 0")
-        if self.max_side_px < 32:
-            raise bad_value("dataset.max_side_px", self.max_side_px, "an integer >= 32 (px)")
-        if self.synthetic_min_mark_px < 1:
-            raise bad_value("dataset.synthetic_min_mark_px", self.synthetic_min_mark_px, "an integer >= 1 (px)")
+        check_at_least("dataset", self, 0, "synthetic_seed")
+        check_at_least("dataset", self, 32, "max_side_px", unit="px")
+        check_at_least("dataset", self, 1, "synthetic_min_mark_px", unit="px")
 
 
 @dataclass(frozen=True)
@@ -148,8 +146,7 @@ class SplitSpec:
             raise bad_value("splits.seeds", list(self.seeds), "a non-empty list of distinct integers >= 0")
         if len(self.fractions) != 3 or min(self.fractions) < 0 or abs(sum(self.fractions) - 1) > 1e-6:
             raise bad_value("splits.fractions", list(self.fractions), "three shares in [0, 1] (train, val, id_test) summing to 1")
-        if self.min_items < 0:
-            raise bad_value("splits.min_items", self.min_items, "an integer >= 0")
+        check_at_least("splits", self, 0, "min_items")
         if self.folds is not None:
             known = _PROTOCOL_FOLDS[self.protocol]
             unknown = [f for f in self.folds if f not in known]
@@ -250,10 +247,8 @@ class TrainSpec:
     def __post_init__(self) -> None:
         if self.img_size < 32 or self.img_size % 32:
             raise bad_value("train.img_size", self.img_size, "a multiple of 32 (px)")
-        for key, value, low in (("batch_size", self.batch_size, 1), ("decoder_channels", self.decoder_channels, 1),
-                                ("num_workers", self.num_workers, 0), ("val_interval", self.val_interval, 1)):
-            if value < low:
-                raise bad_value(f"train.{key}", value, f"an integer >= {low}")
+        check_at_least("train", self, 1, "batch_size", "decoder_channels", "val_interval")
+        check_at_least("train", self, 0, "num_workers")
         if not self.epochs_scale > 0:
             raise bad_value("train.epochs_scale", self.epochs_scale, "a number > 0")
         if not self.lr_scale > 0:
@@ -320,8 +315,7 @@ class EvaluateSpec:
             raise bad_value("evaluate.partitions", list(self.partitions), f"a non-empty list from {list(_PARTITIONS)}")
         if self.score_max_side_px is not None and self.score_max_side_px < 32:
             raise bad_value("evaluate.score_max_side_px", self.score_max_side_px, "null or an integer >= 32 (px)")
-        if self.n_resamples < 1:
-            raise bad_value("evaluate.n_resamples", self.n_resamples, "an integer >= 1")
+        check_at_least("evaluate", self, 1, "n_resamples")
 
 
 @dataclass(frozen=True)
@@ -339,9 +333,7 @@ class AnalysisSpec:
     heads: tuple[str, ...] = ("fine",)
 
     def __post_init__(self) -> None:
-        for key, value in (("n_resamples", self.n_resamples), ("n_permutations", self.n_permutations)):
-            if value < 1:
-                raise bad_value(f"analysis.{key}", value, "an integer >= 1")
+        check_at_least("analysis", self, 1, "n_resamples", "n_permutations")
         if not self.heads or any(h not in _HEADS for h in self.heads):
             raise bad_value("analysis.heads", list(self.heads), f"a non-empty list from {list(_HEADS)}")
 
@@ -372,8 +364,7 @@ class ReportSpec:
             raise bad_value("report.partition", self.partition, "'id_test' or 'ood_test'")
         if self.compare is not None and (not self.compare or len(set(self.compare)) != len(self.compare)):
             raise bad_value("report.compare", list(self.compare), "null or a non-empty list of distinct variants")
-        if self.n_qualitative < 1:
-            raise bad_value("report.n_qualitative", self.n_qualitative, "an integer >= 1")
+        check_at_least("report", self, 1, "n_qualitative")
 
 
 @dataclass(frozen=True)
@@ -399,7 +390,7 @@ class FilmSpec:
         seed: seed of crops, initialisation and bootstrap.
     """
 
-    film_dir: str = "../shared/data/film_damage_real"
+    film_dir: str = FILM_DIR
     encoder: str = FilmParams.encoder
     pretrained: str | None = FilmParams.pretrained
     crop_px: int = FilmParams.crop_px
@@ -585,10 +576,7 @@ def load_profile(path: str | Path) -> Profile:
     if not p.is_file():
         shipped = sorted(q.stem for q in PROFILE_DIR.glob("*.yaml"))
         raise ConfigError(f"profile '{p}' does not exist; give a YAML file or one of the shipped profiles {shipped}")
-    try:
-        raw = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"profile '{p}' is not valid YAML: {exc}") from exc
+    raw = read_yaml(p, "profile")
     try:
         return profile_from_dict(raw, default_name=p.stem)
     except ConfigError as exc:

@@ -232,6 +232,14 @@ def format_status(rows: list[dict[str, Any]]) -> str:
 
 
 # --------------------------------------------------------------------------- command line
+def _add_profile_arguments(p: argparse.ArgumentParser, *, root: str) -> None:
+    """The profile, ``--name``, ``--root`` and ``--notebooks`` of ``run`` and ``submit``."""
+    p.add_argument("profile", help="profile YAML file, or the name of a shipped one (demo, smoke, paper, film)")
+    p.add_argument("--name", help="suite name (default: the profile's name)")
+    p.add_argument("--root", default=".", help=root)
+    p.add_argument("--notebooks", help="folder of the notebooks (default: the project's notebooks/)")
+
+
 def add_suite_commands(parser: argparse.ArgumentParser) -> None:
     """Add the ``run``, ``submit``, ``status`` and ``task`` subcommands to ``parser`` (``heritage suite``).
 
@@ -244,8 +252,7 @@ def add_suite_commands(parser: argparse.ArgumentParser) -> None:
                        "section) and execute them with papermill. Executed notebooks go to papermill_runs/NAME/, "
                        "artefacts to suites/NAME/. Exit status 1 when a step failed (its dependents are skipped, the "
                        "rest goes on).")
-    p.add_argument("profile", help="profile YAML file, or the name of a shipped one (demo, smoke, paper, film)")
-    p.add_argument("--name", help="suite name (default: the profile's name)")
+    _add_profile_arguments(p, root="project root (default: the current folder)")
     p.add_argument("--only", action="append", default=[], metavar="STEP",
                    help="run only these steps: a notebook (02_train_curriculum), its number (02) or a pattern over "
                    "step keys ('line_art/*'); repeatable")
@@ -254,16 +261,13 @@ def add_suite_commands(parser: argparse.ArgumentParser) -> None:
                    help="steps executed at once, each in its own process (default: 1; CPU threads are shared out)")
     p.add_argument("--dry-run", action="store_true", help="print the command of each step; execute nothing")
     p.add_argument("--log-output", action="store_true", help="echo the notebooks' output")
-    p.add_argument("--root", default=".", help="project root (default: the current folder)")
-    p.add_argument("--notebooks", help="folder of the notebooks (default: the project's notebooks/)")
 
     p = sub.add_parser("submit", help="submit a profile as SLURM jobs: splits, a run array, the report",
                        description="Write sbatch scripts under suites/NAME/slurm/ and submit: 01 as one job, 02+03 as a "
                        "job array over the grid (afterok on 01; --requeue, SIGUSR1 120 s before the limit), 04+05 "
                        "as a final job (afterok on the array, cancelled if a task fails), 06 as its own job.")
-    p.add_argument("profile", help="profile YAML file, or the name of a shipped one (demo, smoke, paper, film)")
+    _add_profile_arguments(p, root="project root on the shared file system (default: the current folder)")
     p.add_argument("--backend", choices=["slurm"], default="slurm", help="cluster scheduler (default: slurm)")
-    p.add_argument("--name", help="suite name (default: the profile's name)")
     p.add_argument("--partition", help="SLURM partition (default: resources.partition)")
     p.add_argument("--gpus-per-task", type=int,
                    help="GPUs per array task; 0 runs on CPU without a GPU request (default: resources.gpus_per_task)")
@@ -271,8 +275,6 @@ def add_suite_commands(parser: argparse.ArgumentParser) -> None:
                    help="time limit of one array task (default: resources.time)")
     p.add_argument("--resume", action="store_true", help="submit only unfinished steps (grid cells)")
     p.add_argument("--dry-run", action="store_true", help="print the scripts and sbatch commands; submit nothing")
-    p.add_argument("--root", default=".", help="project root on the shared file system (default: the current folder)")
-    p.add_argument("--notebooks", help="folder of the notebooks (default: the project's notebooks/)")
 
     p = sub.add_parser("status", help="per-step state of a suite (and its SLURM jobs)",
                        description="Show each step's state from its record and run directory, and the queue state of "

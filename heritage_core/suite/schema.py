@@ -15,7 +15,7 @@ from typing import Any
 
 from heritage_core.errors import ConfigError
 
-__all__ = ["build_dataclass", "plain", "bad_value"]
+__all__ = ["build_dataclass", "plain", "bad_value", "check_at_least"]
 
 
 def plain(value: Any) -> Any:
@@ -105,3 +105,19 @@ def build_dataclass(cls: type, raw: Any, key: str) -> Any:
 def bad_value(key: str, value: object, allowed: str) -> ConfigError:
     """The error for a value of the right type but outside its allowed set, naming the dotted ``key``."""
     return ConfigError(f"key '{key}' is {value!r}; it must be {allowed}")
+
+
+def check_at_least(section: str, spec: object, low: int, *names: str, unit: str = "") -> None:
+    """Raise :func:`bad_value` for the first field of ``names`` on ``spec`` (of ``section``) below ``low``.
+
+    Args:
+        section: the profile section, for the dotted key (``evaluate``).
+        spec: the section's dataclass.
+        low: the smallest allowed value.
+        *names: the integer fields to check.
+        unit: what the values count, shown in the message (``px``).
+    """
+    for name in names:
+        value = getattr(spec, name)
+        if value < low:
+            raise bad_value(f"{section}.{name}", value, f"an integer >= {low}" + (f" ({unit})" if unit else ""))

@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from heritage_core.errors import ConfigError
+from heritage_core.runs import read_yaml
 from heritage_core.taxonomy import HEADS
 
 __all__ = [
@@ -157,12 +157,7 @@ def load_variants(path: str | Path | None = None) -> dict[str, Variant]:
         ConfigError: the file is missing or not YAML, or a variant or stage has unknown, missing or bad keys.
     """
     p = Path(path) if path is not None else VARIANTS_PATH
-    if not p.is_file():
-        raise ConfigError(f"variants file '{p}' does not exist; pass an existing YAML file or null for the default")
-    try:
-        raw = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"variants file '{p}' is not valid YAML: {exc}") from exc
+    raw = read_yaml(p, "variants file", "; pass an existing YAML file or null for the default")
     if not isinstance(raw, dict) or set(raw) != {"variants"} or not isinstance(raw["variants"], dict):
         raise ConfigError(f"variants file '{p}' must hold exactly one key 'variants' mapping name -> variant")
     out: dict[str, Variant] = {}
@@ -514,12 +509,7 @@ class TrainConfig:
             ConfigError: the file is missing or not YAML, or :meth:`from_dict` fails.
         """
         p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"training config '{p}' does not exist")
-        try:
-            raw = yaml.safe_load(p.read_text())
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"training config '{p}' is not valid YAML: {exc}") from exc
+        raw = read_yaml(p, "training config")
         try:
             return cls.from_dict(raw)
         except ConfigError as exc:

@@ -39,7 +39,7 @@ from typing import Any
 import pandas as pd
 
 from heritage_core.errors import RunError
-from heritage_core.runs import utc_timestamp, atomic_write_json, atomic_write_text, read_json
+from heritage_core.runs import utc_timestamp, atomic_write_json, atomic_write_text, read_record
 from heritage_core.taxonomy import HEADS
 
 __all__ = [
@@ -102,13 +102,9 @@ def read_run_info(run_dir: str | Path) -> dict[str, Any]:
         RunError: the folder has no readable ``run.json``.
     """
     path = Path(run_dir) / "run.json"
-    if not path.is_file():
-        raise RunError(f"'{run_dir}' is not a run directory (no run.json); train it with train_run first")
-    try:
-        info = read_json(path)
-    except ValueError as exc:
-        raise RunError(f"'{path}' is not valid JSON ({exc}); delete the run dir or re-run with force=True") from exc
-    return info
+    return read_record(path, RunError,
+                       missing=f"'{run_dir}' is not a run directory (no run.json); train it with train_run first",
+                       invalid=f"'{path}' is not valid JSON ({{exc}}); delete the run dir or re-run with force=True")
 
 
 def update_run_info(run_dir: Path, **fields: Any) -> dict[str, Any]:
