@@ -104,6 +104,10 @@ def _suite_run(profile_name: str, jobs: int, root: Path) -> dict[str, Any]:
     plan = plan_suite(profile, root=root)
     steps = []
     for step in plan.steps:
+        if not plan.record_path(step).is_file():  # skipped: a step it depends on failed
+            steps.append({"step": step.key, "notebook": step.notebook, "status": "skipped", "duration_s": 0.0,
+                          "kernel_start_s": 0.0, "first_cell_s": None})
+            continue
         record = read_json(plan.record_path(step))
         steps.append({"step": step.key, "notebook": step.notebook, "status": record["status"],
                       "duration_s": record["duration_s"], "kernel_start_s": record["kernel_start_s"],
