@@ -63,38 +63,39 @@ params = analysis.check_dg_params(
 [str(path) for path in params.runs]
 
 # %% [markdown]
+# ## Every table, in one call
+# `analysis.run_dg_analysis` is what `heritage dg` runs: the tidy results table, per-run gaps, the fold/seed
+# summary, the paired comparisons and the headline tables, each written atomically under `output_dir`. The cells
+# below only display them.
+
+# %%
+paths = analysis.run_dg_analysis(params)
+{name: str(path) for name, path in paths.items()}
+
+# %% [markdown]
 # ## The tidy results table
 
 # %%
-results = dg.collect_results(params.runs, n_resamples=params.n_resamples, seed=params.seed)
-dg.write_results(results, params.output_dir)
+results = pd.read_parquet(paths["results_parquet"])
 results.head(20)
 
 # %% [markdown]
-# ## DG gap per run (fine head, mIoU)
+# ## DG gap per run (mIoU)
 
 # %%
-gaps = dg.gap_table(results, head="fine", metric="miou")
-gaps.to_csv(params.output_dir / "gaps.csv", index=False)
-gaps
+pd.read_csv(paths["gaps"])
 
 # %% [markdown]
 # ## Per variant: mean over folds, then mean ± SE over seeds
 
 # %%
-summary = dg.summarise_over_folds(results, partitions=["id_test", "ood_test", "gap"], metrics=["miou"])
-summary.to_csv(params.output_dir / "summary.csv", index=False)
-summary
+pd.read_csv(paths["summary"])
 
 # %% [markdown]
 # ## Paired comparisons of the variants (Holm-corrected)
 
 # %%
-comparisons = dg.compare_variants(
-    params.runs, heads=params.heads, n_resamples=params.n_resamples, n_permutations=params.n_permutations,
-    seed=params.seed,
-)
-dg.write_comparisons(comparisons, params.output_dir)
+comparisons = pd.read_csv(paths["comparisons"])
 comparisons
 
 # %% [markdown]
@@ -111,16 +112,14 @@ dg.summarise_comparisons(comparisons)
 # across training randomness, and the training budget of every variant.
 
 # %%
-headline_paths = analysis.write_headline(params.runs, params.output_dir, heads=params.heads, n_resamples=params.n_resamples,
-                                   n_permutations=params.n_permutations, seed=params.seed)
-headline = pd.read_csv(headline_paths["headline"]).fillna({"fold": ""})
+headline = pd.read_csv(paths["headline"]).fillna({"fold": ""})
 headline[headline["fold"] == ""]
 
 # %%
-pd.read_csv(headline_paths["headline_comparisons"])
+pd.read_csv(paths["headline_comparisons"])
 
 # %%
-pd.read_csv(headline_paths["budgets"])
+pd.read_csv(paths["budgets"])
 
 # %% [markdown]
 # ## Per-class IoU inspector

@@ -362,7 +362,7 @@ def test_a_short_cpu_training_beats_the_all_clean_predictor(synthetic_cache: Pat
     cfg = tiny_config(synthetic_cache, manifest, tmp_path / "run", variant="quick", variants_file=str(variants),
                       encoder="resnet10t", img_size=64, overlap=0.0, decoder_channels=32, stage_epochs=[50],
                       max_batches_per_epoch=None, augment={"damage_crop_p": 0.5, "scale_range": [1.0, 1.0]},
-                      weight_decay=0.0)
+                      weight_decay=0.0, val_interval=50)  # validation of the last epoch only: the fit is the check
     train_run(cfg)
     cache = open_cache(synthetic_cache)
     train_ids = load_manifest(manifest).partitions["train"]
