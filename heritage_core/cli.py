@@ -157,9 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_resampling(p: argparse.ArgumentParser, what: str = "bootstrap resamples") -> None:
+def _add_resampling(p: argparse.ArgumentParser) -> None:
     """``--resamples`` and ``--seed`` of the commands that draw intervals."""
-    p.add_argument("--resamples", type=int, default=10000, help=f"{what} (default: 10000)")
+    p.add_argument("--resamples", type=int, default=10000, help="bootstrap resamples (default: 10000)")
     p.add_argument("--seed", type=int, default=0, help="resampling seed (default: 0)")
 
 

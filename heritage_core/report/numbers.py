@@ -203,29 +203,26 @@ def dataset_macros(meta: Mapping[str, object] | None) -> dict[str, str]:
         return {"DatasetName": "--", "NumImages": "--", "DatasetDescription": "--", "DatasetNote": ""}
     n = int(meta.get("n_items", 0))
     folder = tex_escape(Path(str(meta.get("source", ""))).name or "?")
-
-    def note(text: str) -> str:
-        return f"\\par\\medskip\\noindent\\fbox{{\\parbox{{\\dimexpr\\linewidth-2\\fboxsep-2\\fboxrule}}{{{text}}}}}"
-
+    name, description, note = f"\\texttt{{{folder}}}", f"the {n} images of \\texttt{{{folder}}}", ""
     if "synthetic" not in meta:
-        return {"DatasetName": f"\\texttt{{{folder}}}", "NumImages": str(n),
-                "DatasetDescription": f"the {n} images of an ingest cache that does not record its origin",
-                "DatasetNote": note(f"\\textbf{{Origin of the data not recorded.}} The cache of these {n} images "
-                                    f"was made before ingest recorded whether data is synthetic; do not read "
-                                    f"these numbers as ARTeFACT results. Re-run \\texttt{{heritage ingest}}.")}
-    if meta["synthetic"]:
-        return {"DatasetName": "synthetic ARTeFACT-format data", "NumImages": str(n),
-                "DatasetDescription": f"{n} procedurally generated images in ARTeFACT's format and taxonomy",
-                "DatasetNote": note(f"\\textbf{{Synthetic data: these are not ARTeFACT results.}} Every number "
-                                    f"in this document comes from {n} procedurally generated images "
-                                    f"(\\texttt{{heritage synth}}) that mimic ARTeFACT's format, classes and "
-                                    f"composition. They exercise the pipeline; they say nothing about damage "
-                                    f"in real heritage artworks.")}
-    if meta.get("kind") == "parquet":
-        share = f"ARTeFACT's {n} images" if n == ARTEFACT_IMAGES else f"{n} of ARTeFACT's {ARTEFACT_IMAGES} images"
-        return {"DatasetName": "ARTeFACT", "NumImages": str(n), "DatasetDescription": share, "DatasetNote": ""}
-    return {"DatasetName": f"\\texttt{{{folder}}}", "NumImages": str(n),
-            "DatasetDescription": f"the {n} images of \\texttt{{{folder}}}", "DatasetNote": ""}
+        description = f"the {n} images of an ingest cache that does not record its origin"
+        note = (f"\\textbf{{Origin of the data not recorded.}} The cache of these {n} images was made before "
+                f"ingest recorded whether data is synthetic; do not read these numbers as ARTeFACT results. "
+                f"Re-run \\texttt{{heritage ingest}}.")
+    elif meta["synthetic"]:
+        name = "synthetic ARTeFACT-format data"
+        description = f"{n} procedurally generated images in ARTeFACT's format and taxonomy"
+        note = (f"\\textbf{{Synthetic data: these are not ARTeFACT results.}} Every number in this document comes "
+                f"from {n} procedurally generated images (\\texttt{{heritage synth}}) that mimic ARTeFACT's format, "
+                f"classes and composition. They exercise the pipeline; they say nothing about damage in real "
+                f"heritage artworks.")
+    elif meta.get("kind") == "parquet":
+        name = "ARTeFACT"
+        description = (f"ARTeFACT's {n} images" if n == ARTEFACT_IMAGES
+                       else f"{n} of ARTeFACT's {ARTEFACT_IMAGES} images")
+    framed = (f"\\par\\medskip\\noindent\\fbox{{\\parbox{{\\dimexpr\\linewidth-2\\fboxsep-2\\fboxrule}}{{{note}}}}}"
+              if note else "")
+    return {"DatasetName": name, "NumImages": str(n), "DatasetDescription": description, "DatasetNote": framed}
 
 
 def _sci(value: float) -> str:
