@@ -9,6 +9,8 @@ Two measurements, on this machine:
 * **The suite**: ``heritage suite run PROFILE --jobs J`` in a fresh project root: total wall time; per step
   its duration, kernel start-up and the duration of its first code cell after the parameters (the cell that
   imports heritage_core, torch and timm and validates the parameters); a summary per notebook.
+* **The paper**: then ``make paper`` on the suite's generated tables and figures (latexmk), timed when TeX is
+  installed; ``make_demo_wall_s`` is the suite and the PDF together, what ``make demo`` takes with its venv made.
 
 CPU count, load average and the CPU seconds of all child processes (task processes and kernels) are recorded:
 on a shared machine the wall times include waiting for the CPU, and CPU seconds / min(jobs, cores) estimates the
@@ -22,6 +24,7 @@ import argparse
 import os
 import platform
 import resource
+import shutil
 import statistics
 import tempfile
 import time
@@ -39,6 +42,7 @@ from heritage_core.suite.profiles import load_profile
 from heritage_core.runs import atomic_write_json, package_versions, read_json
 
 RESULTS = Path(__file__).resolve().parent / "results"
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _empty_notebook(path: Path) -> Path:
@@ -124,11 +128,28 @@ def _suite_run(profile_name: str, jobs: int, root: Path) -> dict[str, Any]:
                 "kernel_start_mean_s": round(statistics.mean(r["kernel_start_s"] for r in rows), 2),
                 "first_cell_mean_s": round(statistics.mean(r["first_cell_s"] or 0.0 for r in rows), 2),
             }
-    return {"profile": profile_name, "jobs": jobs, "ok": report.ok, "wall_s": round(wall, 1),
+    paper = _paper_build(profile.name, root) if report.ok else {"built": False, "why": "the suite failed"}
+    return {"profile": profile_name, "jobs": jobs, "ok": report.ok, "wall_s": round(wall, 1), "paper": paper,
+            "make_demo_wall_s": round(wall + paper.get("wall_s", 0.0), 1),
             "cpu_s": round(cpu, 1), "idle_machine_wall_estimate_s": round(cpu / min(jobs, os.cpu_count() or 1), 1),
             "steps_executed": len(steps), "sum_of_step_durations_s": round(sum(s["duration_s"] for s in steps), 1),
             "load_average_1min_before": load_before, "load_average_1min_after": os.getloadavg()[0],
             "per_notebook": per_notebook, "steps": steps, "table": report.table()}
+
+
+def _paper_build(suite_name: str, root: Path) -> dict[str, Any]:
+    """``make paper SUITE=<suite>`` in ``root``: the repository's ``paper/main.tex`` and bibliography beside the
+    suite's ``paper/generated/<suite>/``, built with latexmk; timed. Skipped (and said so) without latexmk."""
+    from heritage_core.report.build import build_paper
+
+    if shutil.which("latexmk") is None:
+        return {"built": False, "why": "latexmk is not installed (make demo then skips the PDF too)"}
+    paper = root / "paper"
+    for source in ("main.tex", "references.bib"):
+        shutil.copyfile(REPO / "paper" / source, paper / source)
+    t0 = time.perf_counter()
+    pdf = build_paper(suite_name, paper, install=False)
+    return {"built": True, "wall_s": round(time.perf_counter() - t0, 1), "pdf": str(pdf)}
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -162,6 +183,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
           f"notebooks ({s['sum_of_step_durations_s']:.0f} s of notebook time; load "
           f"{s['load_average_1min_before']:.1f} -> {s['load_average_1min_after']:.1f} on {record['cpu_count']} cores); "
           f"{s['cpu_s']:.0f} CPU s, so about {s['idle_machine_wall_estimate_s']:.0f} s on an idle machine")
+    if s["paper"]["built"]:
+        print(f"paper PDF: {s['paper']['wall_s']:.0f} s; make demo in all: {s['make_demo_wall_s']:.0f} s wall")
+    else:
+        print(f"paper PDF: not built ({s['paper']['why']})")
     for notebook, row in s["per_notebook"].items():
         print(f"  {notebook:20s} n={row['n']:3d}  mean {row['mean_s']:6.1f} s  max {row['max_s']:6.1f} s  kernel start "
               f"{row['kernel_start_mean_s']:.2f} s  imports+validation cell {row['first_cell_mean_s']:.1f} s")

@@ -68,8 +68,8 @@ def _cmd_splits(args: argparse.Namespace) -> int:
 
 
 def _cmd_metrics_summarise(args: argparse.Namespace) -> int:
-    from heritage_core.runs import atomic_write_text
     from heritage_core.evaluation.stats import summarise_counts
+    from heritage_core.runs import atomic_write_text
 
     table = summarise_counts(args.path, n_resamples=args.resamples, ci=args.ci, method=args.method, seed=args.seed)
     if args.csv:

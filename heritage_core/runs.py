@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -31,6 +32,8 @@ __all__ = [
     "atomic_write_text",
     "atomic_write_bytes",
     "atomic_write_json",
+    "FIGURE_DPI",
+    "save_figure",
     "atomic_dir",
     "read_json",
     "hub_snapshot_revision",
@@ -84,6 +87,34 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
             os.unlink(tmp)
         raise
     return path
+
+
+#: Resolution of every saved PNG figure, dots per inch (PDFs are vector).
+FIGURE_DPI = 200
+
+
+def save_figure(fig: Any, stem: str | Path, formats: Sequence[str] = ("pdf", "png"), *, dpi: int = FIGURE_DPI
+                ) -> dict[str, Path]:
+    """Save a matplotlib figure as ``<stem>.<format>`` for each format, each atomically
+    (:func:`atomic_write_bytes`), cropped to its content; the figure stays open.
+
+    Args:
+        fig: a matplotlib ``Figure``.
+        stem: the path without extension.
+        formats: ``pdf``, ``png`` or both.
+        dpi: PNG resolution (low for smoke runs).
+
+    Returns:
+        format -> path written.
+    """
+    stem = Path(stem)
+    paths: dict[str, Path] = {}
+    for fmt in formats:
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format=fmt, dpi=dpi, bbox_inches="tight", pad_inches=0.02,
+                    metadata={"Creator": "heritage_core"} if fmt == "pdf" else None)
+        paths[fmt] = atomic_write_bytes(stem.with_name(f"{stem.name}.{fmt}"), buffer.getvalue())
+    return paths
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:

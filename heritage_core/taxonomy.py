@@ -19,6 +19,9 @@ The hierarchy is data (``configs/taxonomy.yaml``), validated once at load:
   Clean is its own coarse label (id 0), so each level keeps "no damage" as one label.
 * ``binary`` (2): clean / damage. Clean, and Clean alone, maps to binary 0.
 
+The same file names ARTeFACT's domains, ``contents`` (4) and ``materials`` (10), in fold order: the held-out
+domains of the domain-generalisation protocols; :func:`fold_slug` turns each into its fold name.
+
 Labels are mapped with lookup tables of length 256, so ``255`` (Background, ignore) maps to ``255`` at
 every level and every other unknown value also maps to ``255`` rather than to a class. Nothing is ever
 clamped into the class range.
@@ -41,6 +44,7 @@ __all__ = [
     "IGNORE_INDEX",
     "HEADS",
     "Taxonomy",
+    "fold_slug",
     "load_taxonomy",
     "default_taxonomy",
 ]
@@ -66,6 +70,8 @@ class Taxonomy:
         fine_to_coarse: coarse id of each fine class.
         ignore_index: the ignore label (255).
         ignore_colour: colour of the ignore label in ``annotation_rgb``.
+        contents: the dataset's content types, in fold order (empty when the file names none).
+        materials: the dataset's materials, in fold order (empty when the file names none).
     """
 
     fine_names: tuple[str, ...]
@@ -75,6 +81,8 @@ class Taxonomy:
     fine_to_coarse: tuple[int, ...]
     ignore_index: int = IGNORE_INDEX
     ignore_colour: str = "#5A0007"
+    contents: tuple[str, ...] = ()
+    materials: tuple[str, ...] = ()
     _luts: dict[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
 
     # ------------------------------------------------------------------ sizes
@@ -208,7 +216,7 @@ def parse_taxonomy(raw: dict[str, Any], path: str = "<dict>") -> Taxonomy:
         ConfigError: unknown keys, gaps in ids, a fine class without exactly one coarse group, a bad
             colour, a Clean that is not alone at binary 0, or an ignore index other than 255.
     """
-    allowed = {"ignore_index", "ignore_name", "ignore_colour", "fine", "coarse", "binary"}
+    allowed = {"ignore_index", "ignore_name", "ignore_colour", "fine", "coarse", "binary", "contents", "materials"}
     unknown = set(raw) - allowed
     if unknown:
         raise ConfigError(f"taxonomy '{path}': unknown keys {sorted(unknown)}; allowed are {sorted(allowed)}")
@@ -248,6 +256,7 @@ def parse_taxonomy(raw: dict[str, Any], path: str = "<dict>") -> Taxonomy:
     if unused:
         raise ConfigError(f"taxonomy '{path}': coarse groups {sorted(coarse[u] for u in unused)} have no fine class")
     colour = raw.get("ignore_colour", "#5A0007")
+    domains = {key: _parse_domains(raw.get(key, []), key, path) for key in ("contents", "materials")}
     return Taxonomy(
         fine_names=tuple(names),
         fine_colours=tuple(colours),
@@ -255,7 +264,29 @@ def parse_taxonomy(raw: dict[str, Any], path: str = "<dict>") -> Taxonomy:
         binary_names=tuple(str(binary[i]) for i in range(2)),
         fine_to_coarse=tuple(to_coarse),
         ignore_colour=str(colour).upper(),
+        **domains,
     )
+
+
+def _parse_domains(raw: Any, key: str, path: str) -> tuple[str, ...]:
+    if not isinstance(raw, list) or not all(isinstance(d, str) for d in raw):
+        raise ConfigError(f"taxonomy '{path}': '{key}' must be a list of names, got {raw!r}")
+    slugs = [fold_slug(d) for d in raw]
+    if len(set(slugs)) != len(slugs):
+        raise ConfigError(f"taxonomy '{path}': '{key}' {raw} has names that share a fold name ({slugs})")
+    return tuple(raw)
+
+
+def fold_slug(name: str) -> str:
+    """Filesystem-safe fold name of a domain: lower case, runs of other characters become ``_``.
+
+    Raises:
+        DataError: the name has no letter or digit.
+    """
+    slug = re.sub(r"[^a-z0-9]+", "_", str(name).lower()).strip("_")
+    if not slug:
+        raise DataError(f"domain name {name!r} has no letter or digit; it cannot name a fold")
+    return slug
 
 
 def load_taxonomy(path: str | Path | None = None) -> Taxonomy:

@@ -1,4 +1,5 @@
-"""Shared fixtures: a small synthetic ARTeFACT-schema dataset, its ingest cache, and the real film scans."""
+"""Shared fixtures: a small synthetic ARTeFACT-schema dataset, its ingest cache, the tiny trained and evaluated
+suite of ``eval_builders.py``, and the real film scans."""
 from __future__ import annotations
 
 import os
@@ -37,6 +38,15 @@ def synthetic_cache(synthetic_source: Path, tmp_path_factory: pytest.TempPathFac
     out = tmp_path_factory.mktemp("synthetic_cache") / "cache"
     ingest(synthetic_source, out, max_side_px=SYNTH_SIDE_PX, progress=False)
     return out
+
+
+@pytest.fixture(scope="session")
+def evaluated_tiny_suite(synthetic_cache: Path, tmp_path_factory: pytest.TempPathFactory):
+    """``eval_builders.evaluated_suite``: three smoke runs trained and evaluated once per session, whichever test
+    asks first; (suite, each run's ``evaluate_run`` result)."""
+    from eval_builders import evaluated_suite
+
+    return evaluated_suite(synthetic_cache, tmp_path_factory.getbasetemp())
 
 
 @pytest.fixture(scope="session")

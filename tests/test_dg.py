@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from eval_builders import ENCODER, N_RESAMPLES, evaluated_suite
+from eval_builders import ENCODER, N_RESAMPLES
 from heritage_core.evaluation import analysis, dg
 from heritage_core.errors import ConfigError, RunError
 from heritage_core.evaluation.store import load_counts
@@ -16,8 +16,8 @@ from heritage_core.evaluation.stats import gap_ci, holm
 
 
 @pytest.fixture(scope="module")
-def suite(synthetic_cache: Path, tmp_path_factory: pytest.TempPathFactory):
-    return evaluated_suite(synthetic_cache, tmp_path_factory.getbasetemp())[0]
+def suite(evaluated_tiny_suite):
+    return evaluated_tiny_suite[0]
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from eval_builders import BINARY_IDS, evaluated_suite
+from eval_builders import BINARY_IDS
 from heritage_core.evaluation import evaluate as ev
 from heritage_core.evaluation import store
 from heritage_core.data.cache import open_cache
@@ -25,8 +25,8 @@ TAX = default_taxonomy()
 
 
 @pytest.fixture(scope="module")
-def suite(synthetic_cache: Path, tmp_path_factory: pytest.TempPathFactory):
-    return evaluated_suite(synthetic_cache, tmp_path_factory.getbasetemp())
+def suite(evaluated_tiny_suite):
+    return evaluated_tiny_suite
 
 
 class ConstantModel(nn.Module):

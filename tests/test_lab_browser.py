@@ -22,7 +22,6 @@ from pathlib import Path
 
 import pytest
 
-from eval_builders import evaluated_suite
 from lab_server import LabServer, end_processes, processes_naming, running_lab
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -172,9 +171,8 @@ def _run_all_on(driver: webdriver.Chrome, suite_dir: Path, output_dir: Path) -> 
 
 
 @pytest.mark.timeout(300)
-def test_notebook_04_inspector_in_chromium(synthetic_cache: Path, tmp_path_factory: pytest.TempPathFactory,
-                                           tmp_path: Path) -> None:
-    suite, _ = evaluated_suite(synthetic_cache, tmp_path_factory.getbasetemp())
+def test_notebook_04_inspector_in_chromium(evaluated_tiny_suite, tmp_path: Path) -> None:
+    suite, _ = evaluated_tiny_suite
     shots = tmp_path / "screenshots"
     shots.mkdir()
     print(f"screenshots: {shots}")

@@ -2,6 +2,8 @@
 is a ConfigError naming the file and the dotted key."""
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -189,3 +191,10 @@ def test_film_profile_defaults_are_the_film_recipe() -> None:
     assert spec.params() == FilmParams()  # every field the profile leaves out keeps the recipe's value
     assert spec.params(device="cuda", smoke=True).device == "cuda"
     assert FilmSpec(epochs=3, lr=0.01).params() == FilmParams(epochs=3, lr=0.01)
+
+
+def test_profiles_validate_without_torch() -> None:
+    # the suite process plans and checks every profile; only the notebooks it runs import torch
+    code = ("import sys; from heritage_core.suite.profiles import load_profile; "
+            "[load_profile(n) for n in ('demo', 'cpu', 'paper', 'smoke')]; assert 'torch' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])

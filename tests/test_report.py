@@ -197,14 +197,10 @@ def test_missing_comparisons_are_computed_from_stored_counts(built: tuple, tmp_p
     assert len(loaded.comparisons) == 2 * len(suite.folds) * len(suite.seeds)  # id_test and ood_test per fold
 
 
-def test_real_pipeline_outputs_when_the_session_has_them(tmp_path_factory: pytest.TempPathFactory,
-                                                          tmp_path: Path) -> None:
+def test_real_pipeline_outputs(evaluated_tiny_suite, tmp_path: Path) -> None:
     """The report on runs made by the real trainer and evaluator (tests/eval_builders.py's tiny suite)."""
-    suite_dir = tmp_path_factory.getbasetemp() / "tiny_suite" / "suites" / "tiny"
-    evals = sorted(suite_dir.glob("runs/*/*/*/seed*/eval/eval.json"))
-    if len(evals) < 3:
-        pytest.skip("the evaluated tiny suite of tests/eval_builders.py was not built in this session (it is when "
-                    "test_evaluate/test_dg run first); building it here would train three runs")
+    suite_dir = evaluated_tiny_suite[0].suite_dir
+    assert len(sorted(suite_dir.glob("runs/*/*/*/seed*/eval/eval.json"))) == 3
     import warnings
 
     from heritage_core.evaluation.dg import collect_results, write_results

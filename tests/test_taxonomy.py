@@ -113,3 +113,19 @@ def test_load_from_yaml_file_and_missing_file(tmp_path) -> None:
     assert load_taxonomy(path) == TAX
     with pytest.raises(ConfigError, match="does not exist"):
         load_taxonomy(tmp_path / "nope.yaml")
+
+
+def test_domains_are_named_once_in_fold_order() -> None:
+    from heritage_core.data import synth
+    from heritage_core.splits import protocols
+
+    assert TAX.contents == ("Artistic depiction", "Photographic depiction", "Line art", "Geometric patterns")
+    assert TAX.materials[:3] == ("Paper", "Parchment", "Glass") and len(TAX.materials) == 10
+    assert protocols.CONTENTS is synth.CONTENTS is TAX.contents and protocols.MATERIALS is TAX.materials
+    assert set(synth.COMPOSITION) == set(TAX.materials)
+    for key, bad, message in [("contents", "Line art", "must be a list of names"),
+                              ("materials", ["Lime plaster", "lime-plaster"], "share a fold name")]:
+        raw = _raw()
+        raw[key] = bad
+        with pytest.raises(ConfigError, match=message):
+            parse_taxonomy(raw)

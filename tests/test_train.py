@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 import shutil
 import subprocess
 import sys
@@ -406,3 +407,35 @@ def test_torchrun_two_cpu_processes_train_one_run(synthetic_cache: Path, manifes
     assert history["images_per_s"].notna().all() and len(history) == 1
     ckpt = torch.load(tmp_path / "run" / "checkpoints" / "stage1_last.pt", weights_only=True)
     assert len(ckpt["rng"]) == 2 and ckpt["scheduler"]["last_epoch"] == steps
+
+
+def test_variants_carry_their_display_style(tmp_path: Path) -> None:
+    variants = load_variants()
+    assert [v.label for v in variants.values()][:2] == ["Flat", "Hierarchical"]
+    for attr in ("label", "colour", "marker"):
+        assert len({getattr(v, attr) for v in variants.values()}) == len(variants), attr
+    path = tmp_path / "variants.yaml"
+    path.write_text("variants:\n  a:\n    arch: flat\n    colour: red\n    stages:\n"
+                    "      - {name: s, epochs: 1, lr: 1.0e-4, warmup_fraction: 0.0, loss_heads: [fine], trainable: ['*']}\n")
+    with pytest.raises(ConfigError, match=r"variant 'a': colour must be '#RRGGBB', got 'red'"):
+        load_variants(path)
+
+
+def test_the_profile_train_section_keeps_the_trainer_rules_and_defaults() -> None:
+    import dataclasses
+
+    from heritage_core.suite.profiles import TrainSpec
+    from heritage_core.train.config import RANGE_RULES, out_of_range
+
+    shared = {f.name for f in dataclasses.fields(TrainSpec)} & {f.name for f in dataclasses.fields(TrainConfig)}
+    assert {"img_size", "tile", "overlap", "lr_scale", "val_interval", "num_workers"} <= shared
+    for name in shared - {"stage_epochs", "pretrained"}:  # per variant / per encoder in a profile, one in a run
+        assert getattr(TrainSpec(), name) == getattr(TrainConfig, name), name
+    assert out_of_range({"img_size": 96, "overlap": 0.5}) is None
+    assert out_of_range({"img_size": 96, "overlap": 1.0}) == ("overlap", RANGE_RULES["overlap"][1])
+    for name, value in [("img_size", 100), ("overlap", 1.0), ("tile", 16), ("val_interval", 0)]:
+        allowed = RANGE_RULES[name][1]
+        with pytest.raises(ConfigError, match=re.escape(f"key 'train.{name}' is {value!r}; it must be {allowed}")):
+            TrainSpec(**{name: value})
+        with pytest.raises(ConfigError, match=re.escape(f"TrainConfig.{name} = {value!r}; it must be {allowed}")):
+            TrainConfig.from_dict({"cache_dir": "c", "manifest_path": "m", "run_dir": "r", name: value})

@@ -60,8 +60,8 @@ __all__ = [
     "write_synthetic_dataset",
 ]
 
-#: The four ARTeFACT content types, spelled as in the dataset.
-CONTENTS = ("Artistic depiction", "Photographic depiction", "Line art", "Geometric patterns")
+#: The four ARTeFACT content types, spelled as in the dataset (``configs/taxonomy.yaml``).
+CONTENTS = default_taxonomy().contents
 #: Images per material and content in ARTeFACT (417 annotated images; artefact_facts.yaml).
 COMPOSITION: dict[str, dict[str, int]] = {
     "Paper": {"Artistic depiction": 80, "Photographic depiction": 77, "Line art": 21, "Geometric patterns": 8},

@@ -48,9 +48,7 @@ from typing import Any
 import pandas as pd
 
 from heritage_core.errors import ConfigError, DataError, RunError
-from heritage_core.evaluation.store import BASE_HEAD, Evaluation, load_evaluation
 from heritage_core.evaluation.metrics import SegCounts, all_clean_counts
-from heritage_core.runs import atomic_write_bytes, atomic_write_text
 from heritage_core.evaluation.resample import bootstrap_ci, class_iou, mean_iou
 from heritage_core.evaluation.stats import (
     common_classes,
@@ -61,6 +59,9 @@ from heritage_core.evaluation.stats import (
     paired_bootstrap,
     paired_permutation_test,
 )
+from heritage_core.evaluation.store import BASE_HEAD, Evaluation, load_evaluation
+from heritage_core.runs import atomic_write_bytes, atomic_write_text
+from heritage_core.train.config import load_variants
 
 __all__ = [
     "RESULT_COLUMNS",
@@ -90,8 +91,9 @@ COMPARISON_COLUMNS = (
     "suite", "fold", "held_out", "encoder", "seed", "partition", "head", "metric", "variant_a", "variant_b",
     "value_a", "value_b", "delta", "ci_low", "ci_high", "p_value", "p_holm", "significant", "n_images",
 )
-#: The ablation's variants, from the baseline to the full method; comparisons go left to right.
-VARIANT_ORDER = ("flat", "hierarchical", "hierarchical_staged", "curriculum_only", "curriculum")
+#: The ablation's variants, from the baseline to the full method (the order of ``configs/variants.yaml``);
+#: comparisons go left to right.
+VARIANT_ORDER = tuple(load_variants())
 #: Aggregate metrics that get a gap row: mIoU over the common class set (with an interval) and aAcc (pixels,
 #: no class set). mAcc and mDice would average different class sets in the two test sets and get none.
 GAP_METRICS = ("miou", "aacc")

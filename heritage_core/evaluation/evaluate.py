@@ -62,7 +62,6 @@ import torch.nn.functional as F
 from heritage_core.data.cache import Cache, open_cache
 from heritage_core.errors import ConfigError, DataError, RunError
 from heritage_core.evaluation.metrics import ABSENT_CLASS_RULE, SegCounts
-from heritage_core.evaluation.store import save_counts
 from heritage_core.evaluation.scores import partition_metrics
 from heritage_core.evaluation.store import (
     _CONSISTENT_PRED,
@@ -70,11 +69,12 @@ from heritage_core.evaluation.store import (
     BASE_HEAD,
     EVAL_FORMAT,
     resolve_run_path,
+    save_counts,
     save_predictions,
 )
 from heritage_core.models import predict, violation_counts
 from heritage_core.models.tiled import precision_name, predict_logits
-from heritage_core.runs import utc_timestamp, atomic_dir, atomic_write_json, git_commit, package_versions, read_json
+from heritage_core.runs import atomic_dir, atomic_write_json, git_commit, package_versions, read_json, utc_timestamp
 from heritage_core.splits.protocols import PARTITIONS, Manifest, load_manifest
 from heritage_core.taxonomy import HEADS, IGNORE_INDEX, Taxonomy, default_taxonomy
 

@@ -29,12 +29,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from heritage_core.evaluation.across_runs import BootUnit, hierarchical_bootstrap, sign_flip_test
 from heritage_core.errors import ConfigError, DataError
-from heritage_core.evaluation.store import Evaluation
+from heritage_core.evaluation.across_runs import BootUnit, hierarchical_bootstrap, sign_flip_test
 from heritage_core.evaluation.metrics import SegCounts, all_clean_counts
 from heritage_core.evaluation.resample import mean_iou
 from heritage_core.evaluation.stats import common_classes, holm, mean_iou_over
+from heritage_core.evaluation.store import Evaluation
 
 __all__ = ["FLOOR_VARIANT", "HEADLINE_COLUMNS", "COMPARISON_HEADLINE_COLUMNS", "BUDGET_COLUMNS",
            "headline_results", "headline_comparisons", "budgets"]

@@ -32,7 +32,6 @@ import pandas as pd
 
 from heritage_core.errors import ConfigError, DataError
 from heritage_core.evaluation.metrics import SegCounts, reduce_counts
-from heritage_core.evaluation.store import load_counts
 from heritage_core.evaluation.resample import (
     BootstrapResult,
     Statistic,
@@ -41,6 +40,7 @@ from heritage_core.evaluation.resample import (
     bootstrap_ci,
     mean_iou,
 )
+from heritage_core.evaluation.store import load_counts
 
 __all__ = [
     "paired_bootstrap",

@@ -16,13 +16,13 @@ from PIL import Image
 
 from heritage_core.data.loader import normalise_image
 from heritage_core.errors import ConfigError, DataError
-from heritage_core.film.settings import FILM_METRICS, FilmParams
-from heritage_core.models.tiled import predict_logits
-from heritage_core.train.losses import DiceFocalLoss
-from heritage_core.models import create_model
-from heritage_core.runs import atomic_write_bytes, atomic_write_json, atomic_write_text, git_commit, package_versions
 from heritage_core.evaluation.resample import bootstrap_ci
 from heritage_core.evaluation.stats import mean_se
+from heritage_core.film.settings import FILM_METRICS, FilmParams
+from heritage_core.models import create_model
+from heritage_core.models.tiled import predict_logits
+from heritage_core.runs import atomic_write_bytes, atomic_write_json, atomic_write_text, git_commit, package_versions
+from heritage_core.train.losses import DiceFocalLoss
 
 __all__ = [
     "FilmScan",

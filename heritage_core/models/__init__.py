@@ -1,6 +1,11 @@
 """Segmentation models: encoders by name, the UPerNet decoder, hierarchical and flat models, inference."""
 from __future__ import annotations
 
+from heritage_core.models.decode import PRED_KEYS as PRED_KEYS
+from heritage_core.models.decode import path_log_probs as path_log_probs
+from heritage_core.models.decode import predict as predict
+from heritage_core.models.decode import violation_counts as violation_counts
+from heritage_core.models.decode import violation_rate as violation_rate
 from heritage_core.models.encoder import MIT_ENCODERS as MIT_ENCODERS
 from heritage_core.models.encoder import REDUCTIONS as REDUCTIONS
 from heritage_core.models.encoder import Encoder as Encoder
@@ -11,11 +16,6 @@ from heritage_core.models.hierarchical import ARCHS as ARCHS
 from heritage_core.models.hierarchical import FlatUPerNet as FlatUPerNet
 from heritage_core.models.hierarchical import HierarchicalUPerNet as HierarchicalUPerNet
 from heritage_core.models.hierarchical import create_model as create_model
-from heritage_core.models.decode import PRED_KEYS as PRED_KEYS
-from heritage_core.models.decode import path_log_probs as path_log_probs
-from heritage_core.models.decode import predict as predict
-from heritage_core.models.decode import violation_counts as violation_counts
-from heritage_core.models.decode import violation_rate as violation_rate
 from heritage_core.models.upernet import UPerNetDecoder as UPerNetDecoder
 
 __all__ = [

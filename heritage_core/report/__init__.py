@@ -25,10 +25,10 @@ read the tidy results table of :func:`heritage_core.evaluation.dg.collect_result
 from __future__ import annotations
 
 from heritage_core.report.aggregate import CI_LEVEL as CI_LEVEL
-from heritage_core.report.aggregate import Estimate as Estimate
 from heritage_core.report.aggregate import INTERVAL_METHODS as INTERVAL_METHODS
 from heritage_core.report.aggregate import PARTITION_LABELS as PARTITION_LABELS
 from heritage_core.report.aggregate import VARIANT_LABELS as VARIANT_LABELS
+from heritage_core.report.aggregate import Estimate as Estimate
 from heritage_core.report.aggregate import estimate as estimate
 from heritage_core.report.aggregate import fold_order as fold_order
 from heritage_core.report.aggregate import format_interval as format_interval

@@ -29,12 +29,15 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from heritage_core.evaluation.dg import VARIANT_ORDER
 from heritage_core.errors import ConfigError
+from heritage_core.evaluation.dg import VARIANT_ORDER
+from heritage_core.evaluation.headline import FLOOR_VARIANT as FLOOR
 from heritage_core.evaluation.metrics import ABSENT_CLASS_RULE
+from heritage_core.train.config import load_variants
 
 __all__ = [
     "CI_LEVEL",
+    "FLOOR",
     "VARIANT_LABELS",
     "PARTITION_LABELS",
     "INTERVAL_METHODS",
@@ -59,9 +62,8 @@ __all__ = [
 
 CI_LEVEL = 0.95
 _Z = 1.959963984540054  # standard normal quantile at 0.975
-#: Display names of the ablation's variants (tables, legends, macros' prose).
-VARIANT_LABELS = {"flat": "Flat", "hierarchical": "Hierarchical", "hierarchical_staged": "Hier. staged (control)",
-                  "curriculum_only": "Curriculum only", "curriculum": "Curriculum", "all_clean": "All-Clean (floor)"}
+#: Display names of the ablation's variants (``configs/variants.yaml``) and of the floor: tables, legends, prose.
+VARIANT_LABELS = {**{name: v.label for name, v in load_variants().items()}, FLOOR: "All-Clean (floor)"}
 #: Display names of the scored partitions.
 PARTITION_LABELS = {"val": "Val", "id_test": "ID", "ood_test": "OOD", "gap": "Gap"}
 #: How an :class:`Estimate`'s interval was made (module docstring).

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from heritage_core.report.aggregate import fold_order, metric_rows, ordered_variants
+from heritage_core.report.aggregate import FLOOR, fold_order, metric_rows, ordered_variants
 from heritage_core.report.style import (
     CMAP,
     COLUMN_WIDTH_IN,
@@ -21,6 +21,7 @@ from heritage_core.report.style import (
     PARTITION_NAMES,
     VARIANT_MARKERS,
     class_swatches,
+    draw_confusion,
     draw_na_cell,
     text_colour,
     variant_colour,
@@ -51,8 +52,8 @@ def training_curves_figure(histories: Mapping[str, pd.DataFrame]) -> Figure:
 
     Epochs are counted across stages; a dotted line marks each stage boundary, each span carries its
     stage number above the plot, and the panel title lists the stages (``1 binary · 2 coarse · 3 fine``).
-    An open circle marks the epoch each stage selected (its best ``val_score``, first on ties), as in
-    :func:`heritage_core.report.train_plots.plot_history`.
+    An open circle marks the epoch each stage selected (its best ``val_score``, first on ties). Notebook 02
+    draws one run with it (:func:`heritage_core.report.train_plots.plot_history`).
 
     Args:
         histories: variant -> its run's ``history.csv`` (:data:`heritage_core.train.HISTORY_COLUMNS`).
@@ -244,8 +245,8 @@ def class_iou_heatmap(
     floor = metric_rows(df, head=head, partition=partition, metric="floor_iou", class_name=None,
                         variants=panel_variants[:1], folds=folds)
     if len(floor):
-        rows = pd.concat([rows, floor.assign(variant="all_clean")], ignore_index=True)
-        panel_variants = [*panel_variants, "all_clean"]
+        rows = pd.concat([rows, floor.assign(variant=FLOOR)], ignore_index=True)
+        panel_variants = [*panel_variants, FLOOR]
     colours = dict(zip(taxonomy.fine_names, taxonomy.fine_colours))
     return _class_fold_panels(rows, panel_variants, names, fold_pairs, cmap=CMAP, limits=(0, 100),
                               cell_text=lambda v: (f"{v:.0f}", text_colour(v)), colourbar_label="IoU (%)",
@@ -299,31 +300,16 @@ def confusion_figure(confusions: Mapping[str, np.ndarray], class_names: Sequence
     """
     import matplotlib.pyplot as plt
 
-    from heritage_core.evaluation.metrics import normalise_confusion
-
     n = max(1, len(confusions))
-    c = len(class_names)
     side = (FULL_WIDTH_IN - 1.9) / n  # matrix side, in, after labels and colour bar
     fig, axes = plt.subplots(1, n, figsize=(FULL_WIDTH_IN, side + 1.25), squeeze=False, layout="constrained")
     image = None
     for k, (variant, counts) in enumerate(confusions.items()):
         ax = axes[0, k]
-        conf = 100 * normalise_confusion(np.asarray(counts))
-        image = ax.imshow(np.ma.masked_invalid(conf), cmap=CMAP, vmin=0, vmax=100)
-        for i in np.flatnonzero(~np.isfinite(conf).all(axis=1)):
-            for j in range(c):
-                draw_na_cell(ax, j, i, text=j == 0)
-        ax.set_xticks(range(c), class_names, rotation=90)
-        ax.set_yticks(range(c), class_names if k == 0 else [""] * c)
-        ax.set_xlabel("predicted class")
-        if k == 0:
-            ax.set_ylabel("labelled class")
-            if class_colours is not None:
-                class_swatches(ax, class_colours)
-        else:
-            ax.tick_params(axis="y", length=0)
+        image = draw_confusion(ax, counts, class_names, row_labels=k == 0)
+        if k == 0 and class_colours is not None:
+            class_swatches(ax, class_colours)
         ax.set_title(variant_label(variant))
-        ax.spines[:].set_visible(False)
     if image is not None:
         fig.colorbar(image, ax=axes[0, :].tolist(), shrink=0.7, pad=0.01, aspect=30, label="% of the label's pixels")
     return fig

@@ -14,8 +14,8 @@ from typing import Any
 
 import pandas as pd
 
-from heritage_core.evaluation.dg import compare_variants, find_run_dirs, read_results, write_comparisons
 from heritage_core.errors import ConfigError, RunError
+from heritage_core.evaluation.dg import compare_variants, find_run_dirs, read_results, write_comparisons
 from heritage_core.evaluation.store import BASE_HEAD
 from heritage_core.report.aggregate import fold_order, ordered_variants
 from heritage_core.runs import git_commit, read_json

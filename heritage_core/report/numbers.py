@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from heritage_core.evaluation.dg import VARIANT_ORDER
 from heritage_core.errors import ConfigError
+from heritage_core.evaluation.dg import VARIANT_ORDER
 from heritage_core.evaluation.metrics import ABSENT_CLASS_RULE
-from heritage_core.report.aggregate import MAIN_PARTITIONS, format_p, format_percent, macro_name, tex_escape
+from heritage_core.report.aggregate import FLOOR, MAIN_PARTITIONS, format_p, format_percent, macro_name, tex_escape
 
 __all__ = ["ARTEFACT_IMAGES", "number_macros", "verdict", "dataset_macros", "setup_macros", "numbers_tex",
            "parse_numbers_tex"]
@@ -49,7 +49,7 @@ def _result_macros(out: _Macros, main: pd.DataFrame, encoder: str) -> None:
     primary = encoder if encoder in encoders else (encoders[0] if encoders else encoder)
     groups = ([(main[main["encoder"] == e], "" if e == primary else macro_name(e)) for e in encoders]
               if len(encoders) > 1 else [(main, "")])
-    everyone = (*VARIANT_ORDER, "all_clean")
+    everyone = (*VARIANT_ORDER, FLOOR)
     for sub, suffix in groups:
         for variant in everyone + tuple(v for v in sub["variant"].unique() if v not in everyone):
             for part in MAIN_PARTITIONS:
@@ -59,7 +59,7 @@ def _result_macros(out: _Macros, main: pd.DataFrame, encoder: str) -> None:
                 out.put(base + suffix, _value(row))
                 out.put(base + "Low" + suffix, _value(row, "low"))
                 out.put(base + "High" + suffix, _value(row, "high"))
-                if part != "gap" and variant != "all_clean":
+                if part != "gap" and variant != FLOOR:
                     clears = None if row is None else row.get("clears_floor")
                     out.put(macro_name(variant) + "ClearsFloor" + _TAG[part] + suffix,
                             "--" if clears is None or not np.isfinite(clears) else ("yes" if clears else "no"))

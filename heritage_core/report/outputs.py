@@ -6,7 +6,6 @@ source files with their SHA-256, parameters). PNG copies of the figures also go 
 """
 from __future__ import annotations
 
-import io
 import shutil
 import warnings
 from collections.abc import Sequence
@@ -16,22 +15,29 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 import pandas as pd
 
+from heritage_core.errors import ConfigError, RunError
 from heritage_core.report import numbers, tables
 from heritage_core.report.build import REQUIRED_ASSETS
-from heritage_core.errors import ConfigError, RunError
 from heritage_core.report.figures import (
     QualitativeExample,
     class_distribution_figure,
+    class_gap_figure,
     class_iou_heatmap,
     confusion_figure,
-    class_gap_figure,
     dg_gap_figure,
     qualitative_figure,
     training_curves_figure,
 )
 from heritage_core.report.inputs import ReportParams, SuiteResults, load_suite
 from heritage_core.report.style import FULL_WIDTH_IN, paper_style
-from heritage_core.runs import utc_timestamp, atomic_write_bytes, atomic_write_json, atomic_write_text, read_json, sha256_file
+from heritage_core.runs import (
+    atomic_write_json,
+    atomic_write_text,
+    read_json,
+    save_figure,
+    sha256_file,
+    utc_timestamp,
+)
 from heritage_core.taxonomy import HEADS, IGNORE_INDEX, default_taxonomy
 
 if TYPE_CHECKING:
@@ -41,8 +47,6 @@ if TYPE_CHECKING:
 
 __all__ = ["provenance", "write_tables", "write_numbers", "FIGURES", "write_figure", "write_paper_assets", "write_index"]
 
-_PNG_DPI = 200
-_SMOKE_PNG_DPI = 100
 
 # --------------------------------------------------------------------------- provenance and writing
 def provenance(suite: SuiteResults, artefact: str, files: Sequence[Path], sources: Sequence[Path],
@@ -176,11 +180,7 @@ def _save(suite: SuiteResults, fig: Figure, name: str, sources: Sequence[Path], 
     out = p.output_dir / "figures"
     paths: dict[str, Path] = {}
     try:
-        for fmt in ("pdf", "png"):
-            buffer = io.BytesIO()
-            fig.savefig(buffer, format=fmt, dpi=_SMOKE_PNG_DPI if p.smoke else _PNG_DPI, bbox_inches="tight",
-                        pad_inches=0.02, metadata={"Creator": "heritage_core.report"} if fmt == "pdf" else None)
-            paths[fmt] = atomic_write_bytes(out / f"{name}.{fmt}", buffer.getvalue())
+        paths.update(save_figure(fig, out / name))
     finally:
         plt.close(fig)
     p.figures_dir.mkdir(parents=True, exist_ok=True)
@@ -296,8 +296,8 @@ def _figure_qualitative(suite: SuiteResults) -> tuple[Figure, list[Path], list[P
 
 def _split_report(suite: SuiteResults) -> tuple[SplitReport, list[Path], list[Path]]:
     from heritage_core.data.cache import open_cache
-    from heritage_core.splits.report import build_report, compute_class_histograms
     from heritage_core.splits.protocols import load_manifest
+    from heritage_core.splits.report import build_report, compute_class_histograms
 
     dirs = suite.run_dirs()
     manifests, paths, cache = [], [], None

@@ -14,7 +14,7 @@ import pandas as pd
 
 from heritage_core.errors import ConfigError, HeritageError
 from heritage_core.evaluation.evaluate import label_targets
-from heritage_core.evaluation.metrics import ABSENT_CLASS_RULE, FLOOR_NAME, normalise_confusion
+from heritage_core.evaluation.metrics import ABSENT_CLASS_RULE, FLOOR_NAME
 from heritage_core.evaluation.store import BASE_HEAD, Evaluation, stored_prediction
 from heritage_core.taxonomy import IGNORE_INDEX, Taxonomy, default_taxonomy
 
@@ -203,26 +203,25 @@ def _set_fitting_title(ax: Any, title: str, fontsize: float) -> None:
 
 
 def plot_confusion(evaluation: Evaluation, partition: str, head: str, ax: Any = None) -> Any:
-    """Row-normalised confusion matrix (rows = label) of one partition and scored head.
+    """Row-normalised confusion matrix (rows = label) of one partition and scored head, drawn as the paper
+    draws it (:func:`heritage_core.report.style.draw_confusion`: classes without labelled pixels hatched n/a).
 
     Returns:
         The matplotlib figure.
     """
     import matplotlib.pyplot as plt
 
+    from heritage_core.report.style import draw_confusion
+
     h = head_scores(evaluation, partition, head)
     names = h["classes"]["names"]
-    conf = normalise_confusion(np.asarray(h["confusion"], dtype=np.int64))
     if ax is None:
         side = 1.2 + 0.32 * len(names)
         _, ax = plt.subplots(figsize=(side + 1.0, side))
-    image = ax.imshow(100 * conf, vmin=0, vmax=100, cmap="viridis")
-    ax.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
-    ax.set_yticks(range(len(names)), names, fontsize=7)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("label")
+    image = draw_confusion(ax, np.asarray(h["confusion"], dtype=np.int64), names)
+    ax.tick_params(labelsize=7)
     ax.set_title(f"{partition} / {head}: % of each label row", fontsize=9)
-    ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="% of the label's pixels")
     ax.figure.tight_layout()
     return ax.figure
 

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from heritage_core.report.aggregate import VARIANT_LABELS
+from heritage_core.report.aggregate import FLOOR, VARIANT_LABELS
+from heritage_core.train.config import load_variants
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -35,6 +36,7 @@ __all__ = [
     "variant_label",
     "wrap_label",
     "draw_na_cell",
+    "draw_confusion",
     "class_swatches",
     "text_colour",
 ]
@@ -71,16 +73,13 @@ PAPER_RC: dict[str, Any] = {
     "savefig.dpi": 300,
     "figure.dpi": 100,
 }
-#: Okabe–Ito colours of the ablation's variants (distinguishable with every common colour-vision deficiency).
-VARIANT_COLOURS = {"flat": "#E69F00", "hierarchical": "#56B4E9", "hierarchical_staged": "#CC79A7",
-                   "curriculum_only": "#009E73", "curriculum": "#0072B2", "all_clean": "#999999"}
+#: Okabe–Ito colours of the ablation's variants (``configs/variants.yaml``; distinguishable with every common
+#: colour-vision deficiency), and grey for the all-Clean floor.
+VARIANT_COLOURS = {**{name: v.colour for name, v in load_variants().items()}, FLOOR: "#999999"}
 #: One marker per variant, so the figures also read in grey-scale.
-VARIANT_MARKERS = {"flat": "o", "hierarchical": "s", "hierarchical_staged": "v", "curriculum_only": "^",
-                   "curriculum": "D", "all_clean": "x"}
+VARIANT_MARKERS = {**{name: v.marker for name, v in load_variants().items()}, FLOOR: "x"}
 HEAD_STYLE = {"binary": ("#CC79A7", ":"), "coarse": ("#D55E00", "--"), "fine": ("#000000", "-")}
 NA_FACE = "#D9D9D9"
-_PNG_DPI = 200
-_SMOKE_PNG_DPI = 100
 CMAP = "cividis"
 PARTITION_NAMES = {"train": "train", "id_test": "ID test", "ood_test": "OOD test"}
 
@@ -113,6 +112,40 @@ def draw_na_cell(ax: Axes, x: float, y: float, text: bool) -> None:
                            linewidth=0))
     if text:
         ax.text(x, y, "n/a", ha="center", va="center", fontsize=7, color="#333333")
+
+
+def draw_confusion(ax: Axes, counts: np.ndarray, class_names: Sequence[str], *, row_labels: bool = True) -> Any:
+    """A row-normalised confusion matrix on ``ax`` (rows = label, % of the label's pixels, :data:`CMAP`).
+
+    Rows of classes without labelled pixels are grey and hatched, "n/a" in their first column: the one way
+    notebook 03 and the paper draw a confusion matrix.
+
+    Args:
+        ax: the axes.
+        counts: (C, C) summed confusion counts (rows = label, columns = prediction).
+        class_names: the C class names.
+        row_labels: name the rows (the first panel of a row of matrices) or leave them blank.
+
+    Returns:
+        The image, for a colour bar.
+    """
+    from heritage_core.evaluation.metrics import normalise_confusion
+
+    c = len(class_names)
+    conf = 100 * normalise_confusion(np.asarray(counts))
+    image = ax.imshow(np.ma.masked_invalid(conf), cmap=CMAP, vmin=0, vmax=100)
+    for i in np.flatnonzero(~np.isfinite(conf).all(axis=1)):
+        for j in range(c):
+            draw_na_cell(ax, j, i, text=j == 0)
+    ax.set_xticks(range(c), class_names, rotation=90)
+    ax.set_yticks(range(c), class_names if row_labels else [""] * c)
+    ax.set_xlabel("predicted class")
+    if row_labels:
+        ax.set_ylabel("labelled class")
+    else:
+        ax.tick_params(axis="y", length=0)
+    ax.spines[:].set_visible(False)
+    return image
 
 
 def class_swatches(ax: Axes, colours: Sequence[str]) -> None:

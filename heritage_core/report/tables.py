@@ -18,18 +18,19 @@ import pandas as pd
 
 from heritage_core.evaluation.metrics import ABSENT_CLASS_RULE
 from heritage_core.report.aggregate import (
+    FLOOR,
     MAIN_PARTITIONS,
     NAN,
     PARTITION_LABELS,
     VARIANT_LABELS,
     best_value,
     bold,
-    interval_sentence,
     estimate,
     estimate_record,
     format_interval,
     format_p,
     format_percent,
+    interval_sentence,
     metric_rows,
     ordered_variants,
     tex_escape,
@@ -47,8 +48,7 @@ __all__ = [
 ]
 
 # --------------------------------------------------------------------------- main results
-FLOOR = "all_clean"
-FLOOR_LABEL = "All-Clean (floor)"
+FLOOR_LABEL = VARIANT_LABELS[FLOOR]
 _COLUMNS = ["encoder", "variant", "fold", "held_out", "partition", "mean", "low", "high", "n_folds", "n_seeds",
             "n_classes", "complete", "clears_floor"]
 

@@ -35,6 +35,7 @@ import pandas as pd
 from heritage_core.errors import ConfigError
 from heritage_core.evaluation.store import Evaluation, load_evaluation
 from heritage_core.report.panels import head_scores, per_class_table, plot_class_iou, plot_confusion, plot_examples
+from heritage_core.runs import save_figure
 
 __all__ = [
     "WIDGETS_ENV",
@@ -131,8 +132,7 @@ def show_evaluation(run_dir: str | Path, heads: Sequence[str] = ("binary", "coar
             table = per_class_table(evaluation, part, head)
             fig = plot_confusion(evaluation, part, head)
             if save_dir is not None:
-                saved[f"{part}/{head}"] = Path(save_dir) / f"confusion_{part}_{head}.png"
-                fig.savefig(saved[f"{part}/{head}"], dpi=110)
+                saved[f"{part}/{head}"] = save_figure(fig, Path(save_dir) / f"confusion_{part}_{head}", ("png",))["png"]
                 table.to_csv(Path(save_dir) / f"classes_{part}_{head}.csv", index=False)
             if show is not None:
                 from IPython.display import Markdown
@@ -213,9 +213,8 @@ def render_static(evaluations: Sequence[Evaluation], selection: Selection, save_
     examples, shown = plot_examples(ev, selection.partition, selection.head, selection.class_name, selection.k)
     table.attrs["examples"] = shown
     if save_dir is not None:
-        Path(save_dir).mkdir(parents=True, exist_ok=True)
-        bars.savefig(Path(save_dir) / "inspector_bars.png", dpi=120)
-        examples.savefig(Path(save_dir) / "inspector_examples.png", dpi=120)
+        save_figure(bars, Path(save_dir) / "inspector_bars", ("png",))
+        save_figure(examples, Path(save_dir) / "inspector_examples", ("png",))
     show = _displayer(display)
     if show is not None:
         from IPython.display import Markdown

@@ -41,9 +41,9 @@ from __future__ import annotations
 
 import math
 import re
-from collections import Counter
 import warnings
 import zlib
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +55,7 @@ import pandas as pd
 from heritage_core.data.cache import compute_fingerprint, open_cache
 from heritage_core.errors import ConfigError, DataError, ManifestError
 from heritage_core.runs import atomic_write_json, read_record
+from heritage_core.taxonomy import default_taxonomy, fold_slug
 
 if TYPE_CHECKING:
     from heritage_core.data.cache import Cache
@@ -85,11 +86,10 @@ PROTOCOLS = ("locontent", "lomaterial", "random")
 PARTITIONS = ("train", "val", "id_test", "ood_test")
 #: The in-domain partitions, in the order of ``fractions``.
 ID_PARTITIONS = ("train", "val", "id_test")
-#: ARTeFACT content types, in fold order.
-CONTENTS = ("Artistic depiction", "Photographic depiction", "Line art", "Geometric patterns")
-#: ARTeFACT materials, in fold order.
-MATERIALS = ("Paper", "Parchment", "Glass", "Tesserae", "Wood", "Canvas", "Lime plaster", "Film emulsion",
-             "Textile", "Ceramic")
+#: ARTeFACT content types, in fold order (``configs/taxonomy.yaml``).
+CONTENTS = default_taxonomy().contents
+#: ARTeFACT materials, in fold order (``configs/taxonomy.yaml``).
+MATERIALS = default_taxonomy().materials
 #: Default shares of the in-domain items for train, val, id_test.
 DEFAULT_FRACTIONS = (0.7, 0.15, 0.15)
 
@@ -235,18 +235,6 @@ def _some(values: Iterable[Any]) -> str:
 
 
 # ------------------------------------------------------------------------------------------- folds
-def fold_slug(name: str) -> str:
-    """Filesystem-safe fold name of a domain: lower case, runs of other characters become ``_``.
-
-    Raises:
-        DataError: the name has no letter or digit.
-    """
-    slug = re.sub(r"[^a-z0-9]+", "_", str(name).lower()).strip("_")
-    if not slug:
-        raise DataError(f"domain name {name!r} has no letter or digit; it cannot name a fold")
-    return slug
-
-
 def fold_domains(index: pd.DataFrame, protocol: str) -> list[str]:
     """The held-out domain of each fold of ``protocol`` on ``index``, in fold order ([] for ``random``).
 

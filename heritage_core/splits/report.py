@@ -34,7 +34,7 @@ import pandas as pd
 
 from heritage_core.errors import ConfigError, ManifestError
 from heritage_core.report.aggregate import tex_escape
-from heritage_core.runs import atomic_write_bytes, atomic_write_text
+from heritage_core.runs import atomic_write_bytes, atomic_write_text, save_figure
 from heritage_core.splits.protocols import (
     CONTENTS,
     DEFAULT_FRACTIONS,
@@ -492,10 +492,7 @@ def write_report(
     paths["table"] = atomic_write_text(out_dir / f"{stem}_table.tex", latex_table(report, seed))
     fig = composition_figure(report, seed)
     try:
-        for fmt in ("pdf", "png"):
-            buffer = io.BytesIO()
-            fig.savefig(buffer, format=fmt, dpi=200, bbox_inches="tight")
-            paths[f"figure_{fmt}"] = atomic_write_bytes(out_dir / f"{stem}_composition.{fmt}", buffer.getvalue())
+        paths.update({f"figure_{fmt}": path for fmt, path in save_figure(fig, out_dir / f"{stem}_composition").items()})
     finally:
         plt.close(fig)
     return paths

@@ -29,11 +29,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from heritage_core.suite import slurm
 from heritage_core.errors import ConfigError
+from heritage_core.runs import atomic_write_json, atomic_write_text, utc_timestamp
+from heritage_core.suite import slurm
 from heritage_core.suite.plan import NOTEBOOKS, Step, SuitePlan, read_record, step_state
 from heritage_core.train.preemption import requeue_slurm_job
-from heritage_core.runs import utc_timestamp, atomic_write_json, atomic_write_text
 
 __all__ = [
     "REGISTRY",

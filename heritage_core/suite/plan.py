@@ -35,8 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from heritage_core.errors import ConfigError, SuiteError
-from heritage_core.suite.profiles import SYNTHETIC, FilmSpec, GridCell, Profile, profile_from_dict, profile_to_yaml
 from heritage_core.runs import atomic_write_json, atomic_write_text, params_hash, read_json
+from heritage_core.suite.profiles import SYNTHETIC, FilmSpec, GridCell, Profile, profile_from_dict, profile_to_yaml
 
 __all__ = [
     "NOTEBOOKS",

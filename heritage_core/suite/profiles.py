@@ -37,11 +37,14 @@ from typing import Any
 
 import yaml
 
+from heritage_core.data.augment import resolve_augment
 from heritage_core.errors import ConfigError
-from heritage_core.runs import read_yaml
 from heritage_core.film.settings import FILM_DIR, FilmParams, make_film_params
+from heritage_core.runs import read_yaml
 from heritage_core.suite.schema import bad_value, build_dataclass, check_at_least, plain
 from heritage_core.suite.slurm import ResourcesSpec
+from heritage_core.taxonomy import HEADS, default_taxonomy, fold_slug
+from heritage_core.train.config import TrainConfig, load_variants, out_of_range, resolve_stages
 
 __all__ = [
     "DatasetSpec",
@@ -67,25 +70,19 @@ SYNTHETIC = "synthetic"
 #: The profiles shipped with the project.
 PROFILE_DIR = Path(__file__).resolve().parents[2] / "parameters"
 
-_VARIANTS_PATH = Path(__file__).resolve().parents[1] / "configs" / "variants.yaml"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+#: Folds of each protocol: the slugs of the held-out domains (``configs/taxonomy.yaml``), one fold for random.
 _PROTOCOL_FOLDS = {
-    "locontent": ("artistic_depiction", "photographic_depiction", "line_art", "geometric_patterns"),
-    "lomaterial": ("paper", "parchment", "glass", "tesserae", "wood", "canvas", "lime_plaster", "film_emulsion",
-                   "textile", "ceramic"),
+    "locontent": tuple(fold_slug(c) for c in default_taxonomy().contents),
+    "lomaterial": tuple(fold_slug(m) for m in default_taxonomy().materials),
     "random": ("all",),
 }
 _PARTITIONS = ("val", "id_test", "ood_test")
-_HEADS = ("binary", "coarse", "fine")
 
 
 def _variant_stages() -> dict[str, list[tuple[str, int]]]:
-    """Variant name -> its (stage name, epochs), read from the packaged variants file without importing the
-    trainer (and torch): the suite process itself never trains; ``heritage_core.train.load_variants``
-    validates the file fully in every run."""
-    raw = yaml.safe_load(_VARIANTS_PATH.read_text())
-    return {str(name): [(str(s.get("name")), int(s.get("epochs", 0))) for s in spec.get("stages", [])]
-            for name, spec in raw["variants"].items()}
+    """Variant name -> its (stage name, epochs), from the packaged variants file (``train.load_variants``)."""
+    return {name: [(s.name, s.epochs) for s in v.stages] for name, v in load_variants().items()}
 
 
 @dataclass(frozen=True)
@@ -220,50 +217,38 @@ class TrainSpec:
         val_interval: validate every ``val_interval``-th epoch of a stage and its last one (1: every epoch).
         class_weights: weight classes by their inverse frequency in the train partition.
         augment: True (default augmentation), False (none), or settings over the defaults, e.g.
-            ``{damage_crop_p: 0.5}`` (keys of ``heritage_core.data.loader.DEFAULT_AUGMENT``).
+            ``{damage_crop_p: 0.5}`` (keys of ``heritage_core.data.augment.DEFAULT_AUGMENT``).
         num_workers: data-loader worker processes.
         amp: bf16 autocast on CUDA for training, validation and test (ignored on CPU: float32 throughout).
     """
 
-    img_size: int = 512
-    batch_size: int = 8
-    decoder_channels: int = 256
-    epochs_scale: float = 1.0
+    img_size: int = TrainConfig.img_size
+    batch_size: int = TrainConfig.batch_size
+    decoder_channels: int = TrainConfig.decoder_channels
+    epochs_scale: float = TrainConfig.epochs_scale
     stage_epochs: dict[str, tuple[int, ...]] | None = None
-    max_batches_per_epoch: int | None = None
+    max_batches_per_epoch: int | None = TrainConfig.max_batches_per_epoch
     init: str = "pretrained"
     pretrained: dict[str, str] = field(default_factory=dict)
-    weights_dir: str | None = None
-    lr_scale: float = 1.0
-    equal_stage_lr: bool = False
-    tile: int | None = None
-    overlap: float = 0.25
-    val_interval: int = 1
-    class_weights: bool = False
-    augment: bool | dict[str, Any] = True
-    num_workers: int = 4
-    amp: bool = True
+    weights_dir: str | None = TrainConfig.weights_dir
+    lr_scale: float = TrainConfig.lr_scale
+    equal_stage_lr: bool = TrainConfig.equal_stage_lr
+    tile: int | None = TrainConfig.tile
+    overlap: float = TrainConfig.overlap
+    val_interval: int = TrainConfig.val_interval
+    class_weights: bool = TrainConfig.class_weights
+    augment: bool | dict[str, Any] = TrainConfig.augment
+    num_workers: int = TrainConfig.num_workers
+    amp: bool = TrainConfig.amp
 
     def __post_init__(self) -> None:
-        if self.img_size < 32 or self.img_size % 32:
-            raise bad_value("train.img_size", self.img_size, "a multiple of 32 (px)")
-        check_at_least("train", self, 1, "batch_size", "decoder_channels", "val_interval")
-        check_at_least("train", self, 0, "num_workers")
-        if not self.epochs_scale > 0:
-            raise bad_value("train.epochs_scale", self.epochs_scale, "a number > 0")
-        if not self.lr_scale > 0:
-            raise bad_value("train.lr_scale", self.lr_scale, "a number > 0")
+        wrong = out_of_range(dataclasses.asdict(self))  # the trainer's own rules, named by their profile key
+        if wrong is not None:
+            name, allowed = wrong
+            raise bad_value(f"train.{name}", getattr(self, name), allowed)
         if self.init not in INITS:
             raise bad_value("train.init", self.init, f"one of {list(INITS)}")
-        if self.tile is not None and (self.tile < 32 or self.tile % 32):
-            raise bad_value("train.tile", self.tile, "null or a multiple of 32 (px)")
-        if not 0 <= self.overlap < 1:
-            raise bad_value("train.overlap", self.overlap, "a share in [0, 1)")
-        if self.max_batches_per_epoch is not None and self.max_batches_per_epoch < 1:
-            raise bad_value("train.max_batches_per_epoch", self.max_batches_per_epoch, "null or an integer >= 1")
         if isinstance(self.augment, dict):
-            from heritage_core.data.loader import resolve_augment  # only for explicit settings (imports torch)
-
             try:
                 resolve_augment(self.augment)
             except ConfigError as exc:
@@ -288,7 +273,7 @@ class TrainSpec:
         """The total epochs ``variant`` trains for (the trainer's rounding of ``epochs_scale``)."""
         if self.stage_epochs is not None and variant in self.stage_epochs:
             return sum(self.stage_epochs[variant])
-        return max(1, round(sum(e for _, e in _variant_stages()[variant]) * self.epochs_scale))
+        return sum(s.epochs for s in resolve_stages(load_variants()[variant], self.epochs_scale))
 
 
 @dataclass(frozen=True)
@@ -334,8 +319,8 @@ class AnalysisSpec:
 
     def __post_init__(self) -> None:
         check_at_least("analysis", self, 1, "n_resamples", "n_permutations")
-        if not self.heads or any(h not in _HEADS for h in self.heads):
-            raise bad_value("analysis.heads", list(self.heads), f"a non-empty list from {list(_HEADS)}")
+        if not self.heads or any(h not in HEADS for h in self.heads):
+            raise bad_value("analysis.heads", list(self.heads), f"a non-empty list from {list(HEADS)}")
 
 
 @dataclass(frozen=True)
@@ -358,8 +343,8 @@ class ReportSpec:
     n_qualitative: int = 3
 
     def __post_init__(self) -> None:
-        if self.head not in _HEADS:
-            raise bad_value("report.head", self.head, f"one of {list(_HEADS)}")
+        if self.head not in HEADS:
+            raise bad_value("report.head", self.head, f"one of {list(HEADS)}")
         if self.partition not in ("id_test", "ood_test"):
             raise bad_value("report.partition", self.partition, "'id_test' or 'ood_test'")
         if self.compare is not None and (not self.compare or len(set(self.compare)) != len(self.compare)):

@@ -18,8 +18,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from heritage_core.suite import slurm
 from heritage_core.errors import ConfigError, HeritageError, SuiteError
+from heritage_core.runs import quiet_environment
+from heritage_core.suite import slurm
 from heritage_core.suite.launchers import REGISTRY, LaunchOptions, SuiteReport, job_kind, run_steps
 from heritage_core.suite.plan import (
     NOTEBOOKS,
@@ -33,7 +34,6 @@ from heritage_core.suite.plan import (
     step_state,
 )
 from heritage_core.suite.profiles import Profile, load_profile
-from heritage_core.runs import quiet_environment
 
 __all__ = [
     "run_suite",

@@ -15,11 +15,11 @@ Job ids are only known at submission, so dependencies go on the ``sbatch`` comma
 """
 from __future__ import annotations
 
+import re
 import shlex
 import shutil
 import subprocess
 from collections.abc import Sequence
-import re
 from dataclasses import dataclass
 from pathlib import Path
 

@@ -18,21 +18,35 @@ from __future__ import annotations
 from heritage_core.train.config import EXECUTION_FIELDS as EXECUTION_FIELDS
 from heritage_core.train.config import Stage as Stage
 from heritage_core.train.config import TrainConfig as TrainConfig
-from heritage_core.train.config import budget as budget
 from heritage_core.train.config import Variant as Variant
+from heritage_core.train.config import budget as budget
 from heritage_core.train.config import load_variants as load_variants
 from heritage_core.train.config import make_config as make_config
 from heritage_core.train.config import resolve_stages as resolve_stages
 from heritage_core.train.config import warmup_cosine as warmup_cosine
-from heritage_core.train.loop import load_trained_model as load_trained_model
-from heritage_core.train.loop import train_run as train_run
-from heritage_core.train.loop import validate as validate
-from heritage_core.train.step import train_step as train_step
 from heritage_core.train.preemption import PREEMPTED_EXIT_CODE as PREEMPTED_EXIT_CODE
 from heritage_core.train.preemption import PreemptedError as PreemptedError
 from heritage_core.train.rundir import HISTORY_COLUMNS as HISTORY_COLUMNS
 from heritage_core.train.rundir import read_history as read_history
 from heritage_core.train.rundir import read_run_info as read_run_info
+
+#: Public names that need torch, imported on first use: ``heritage_core.train.config`` (what the suite process
+#: validates profiles with) stays importable without it.
+_LAZY = {
+    "load_trained_model": "heritage_core.train.loop",
+    "train_run": "heritage_core.train.loop",
+    "validate": "heritage_core.train.loop",
+    "train_step": "heritage_core.train.step",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'heritage_core.train' has no attribute '{name}'")
+
 
 __all__ = [
     "EXECUTION_FIELDS",

@@ -25,11 +25,13 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import math
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-
+from heritage_core.data.augment import resolve_augment
 from heritage_core.errors import ConfigError
 from heritage_core.runs import read_yaml
 from heritage_core.taxonomy import HEADS
@@ -41,6 +43,8 @@ __all__ = [
     "Stage",
     "Variant",
     "TrainConfig",
+    "RANGE_RULES",
+    "out_of_range",
     "load_variants",
     "resolve_stages",
     "trainable_mask",
@@ -103,6 +107,9 @@ class Variant:
         description: one line for tables and logs.
         stages: the stages, in training order.
         factors: the variant's cell in the ablation design: ``loss``, ``schedule``, ``head_order``.
+        label: display name in tables and legends.
+        colour: ``#RRGGBB`` colour of its lines and points in figures.
+        marker: matplotlib marker of its points.
     """
 
     name: str
@@ -110,6 +117,9 @@ class Variant:
     description: str
     stages: tuple[Stage, ...]
     factors: dict[str, str] = field(default_factory=dict)
+    label: str = ""
+    colour: str = "#555555"
+    marker: str = "o"
 
 
 def _parse_stage(raw: Any, where: str) -> Stage:
@@ -163,10 +173,11 @@ def load_variants(path: str | Path | None = None) -> dict[str, Variant]:
     out: dict[str, Variant] = {}
     for name, spec in raw["variants"].items():
         where = f"variants file '{p}', variant '{name}'"
-        allowed = {"arch", "description", "stages", "factors"}
+        allowed = {"arch", "description", "stages", "factors", "label", "colour", "marker"}
         if not isinstance(spec, dict) or set(spec) - allowed or "arch" not in spec or "stages" not in spec:
             raise ConfigError(
-                f"{where}: must be a mapping with keys arch, stages and optional description and factors, "
+                f"{where}: must be a mapping with keys arch, stages and optional description, factors, label, colour "
+                f"and marker, "
                 f"got {spec!r}"
             )
         factors = spec.get("factors", {})
@@ -181,8 +192,12 @@ def load_variants(path: str | Path | None = None) -> dict[str, Variant]:
             raise ConfigError(
                 f"{where}: the flat architecture has the fine head only; every stage needs loss_heads [fine]"
             )
+        colour = str(spec.get("colour", "#555555"))
+        if not re.fullmatch(r"#[0-9A-Fa-f]{6}", colour):
+            raise ConfigError(f"{where}: colour must be '#RRGGBB', got {colour!r}")
         out[str(name)] = Variant(str(name), spec["arch"], str(spec.get("description", "")), stages,
-                                 {str(k): str(v) for k, v in factors.items()})
+                                 {str(k): str(v) for k, v in factors.items()}, str(spec.get("label", name)), colour,
+                                 str(spec.get("marker", "o")))
     totals = {name: sum(s.epochs for s in v.stages) for name, v in out.items()}
     if len(set(totals.values())) > 1:
         raise ConfigError(f"variants file '{p}': the variants have different total epochs {totals}; the ablation "
@@ -324,6 +339,35 @@ def _check_type(name: str, value: Any, kinds: tuple[type, ...], optional: bool =
         raise ConfigError(f"TrainConfig.{name} must be {allowed}, got {value!r} ({type(value).__name__})")
 
 
+#: Allowed values of the numeric and device fields of :class:`TrainConfig`: field -> (test, what it must be).
+#: The suite's ``train`` section checks its fields against the same rules (:func:`out_of_range`).
+RANGE_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "img_size": (lambda v: v >= 32 and v % 32 == 0, "a multiple of 32, >= 32 (px)"),
+    "batch_size": (lambda v: v >= 1, ">= 1"),
+    "val_interval": (lambda v: v >= 1, "an integer >= 1 (epochs)"),
+    "seed": (lambda v: v >= 0, ">= 0"),
+    "epochs_scale": (lambda v: v > 0, "> 0"),
+    "lr_scale": (lambda v: v > 0, "> 0"),
+    "overlap": (lambda v: 0 <= v < 1, "a fraction in [0, 1)"),
+    "tile": (lambda v: v is None or (v >= 32 and v % 32 == 0), "null or a multiple of 32, >= 32 (px)"),
+    "weight_decay": (lambda v: v >= 0, ">= 0"),
+    "decoder_channels": (lambda v: v >= 1, ">= 1"),
+    "num_workers": (lambda v: v >= 0, ">= 0"),
+    "grad_clip_norm": (lambda v: v is None or v > 0, "> 0 or null"),
+    "max_batches_per_epoch": (lambda v: v is None or v >= 1, ">= 1 or null"),
+    "device": (lambda v: v in ("auto", "cpu") or str(v).startswith("cuda"), "auto, cpu, cuda or cuda:N"),
+}
+
+
+def out_of_range(values: Mapping[str, Any]) -> tuple[str, str] | None:
+    """The first field of ``values`` (of the right types) that breaks its :data:`RANGE_RULES`, with what it
+    must be; None when all keep them. Fields without a rule are not looked at."""
+    for name, (ok, allowed) in RANGE_RULES.items():
+        if name in values and not ok(values[name]):
+            return name, allowed
+    return None
+
+
 @dataclass
 class TrainConfig:
     """Everything a training run needs; validated on construction.
@@ -361,7 +405,7 @@ class TrainConfig:
         class_weights: whether to weight classes by ``losses.compute_class_weights`` on the train partition.
         decoder_channels: channels of the UPerNet decoder.
         grad_clip_norm: clip the gradients' global L2 norm to this, or None.
-        augment: True for the loader's default augmentation (:data:`heritage_core.data.loader.DEFAULT_AUGMENT`),
+        augment: True for the loader's default augmentation (:data:`heritage_core.data.augment.DEFAULT_AUGMENT`),
             False for none, or a mapping of settings over the defaults (e.g. ``{"damage_crop_p": 0.5}``).
         variants_file: YAML file of variants, or None for the packaged ``configs/variants.yaml``.
         device: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``.
@@ -417,8 +461,6 @@ class TrainConfig:
             _check_type(name, getattr(self, name), (int,))
         _check_type("augment", self.augment, (bool, dict))
         if isinstance(self.augment, dict):
-            from heritage_core.data.loader import resolve_augment
-
             try:
                 self.augment = {k: self.augment[k] for k in sorted(self.augment)}
                 resolve_augment(self.augment)
@@ -435,26 +477,10 @@ class TrainConfig:
         _check_type("max_batches_per_epoch", self.max_batches_per_epoch, (int,), optional=True)
         _check_type("stage_epochs", self.stage_epochs, (list, tuple), optional=True)
         _check_type("loss_weights", self.loss_weights, (dict,))
-        checks = [
-            ("img_size", self.img_size >= 32 and self.img_size % 32 == 0, "a multiple of 32, >= 32"),
-            ("batch_size", self.batch_size >= 1, ">= 1"),
-            ("val_interval", self.val_interval >= 1, "an integer >= 1 (epochs)"),
-            ("seed", self.seed >= 0, ">= 0"),
-            ("epochs_scale", self.epochs_scale > 0, "> 0"),
-            ("lr_scale", self.lr_scale > 0, "> 0"),
-            ("overlap", 0 <= self.overlap < 1, "a fraction in [0, 1)"),
-            ("tile", self.tile is None or (self.tile >= 32 and self.tile % 32 == 0), "null or a multiple of 32, >= 32"),
-            ("weight_decay", self.weight_decay >= 0, ">= 0"),
-            ("decoder_channels", self.decoder_channels >= 1, ">= 1"),
-            ("num_workers", self.num_workers >= 0, ">= 0"),
-            ("grad_clip_norm", self.grad_clip_norm is None or self.grad_clip_norm > 0, "> 0 or null"),
-            ("max_batches_per_epoch", self.max_batches_per_epoch is None or self.max_batches_per_epoch >= 1,
-             ">= 1 or null"),
-            ("device", self.device in ("auto", "cpu") or self.device.startswith("cuda"), "auto, cpu, cuda or cuda:N"),
-        ]
-        for name, ok, allowed in checks:
-            if not ok:
-                raise ConfigError(f"TrainConfig.{name} = {getattr(self, name)!r}; it must be {allowed}")
+        wrong = out_of_range(self.to_dict())
+        if wrong is not None:
+            name, allowed = wrong
+            raise ConfigError(f"TrainConfig.{name} = {getattr(self, name)!r}; it must be {allowed}")
         if self.stage_epochs is not None:
             if any(isinstance(e, bool) or not isinstance(e, int) or e < 1 for e in self.stage_epochs):
                 raise ConfigError(

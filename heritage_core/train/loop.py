@@ -47,12 +47,11 @@ from tqdm import tqdm
 from heritage_core.data.cache import Cache, open_cache
 from heritage_core.data.loader import SegmentationDataset, build_loader
 from heritage_core.errors import ManifestError, RunError
-from heritage_core.models.tiled import precision_name, predict_logits
-from heritage_core.train.losses import HierarchicalLoss, class_weights_record, pixel_counts
 from heritage_core.evaluation.metrics import SegCounts, reduce_counts
 from heritage_core.models import create_model, predict
+from heritage_core.models.tiled import precision_name, predict_logits
 from heritage_core.models.weights import resolve_weights
-from heritage_core.runs import utc_timestamp, git_commit, package_versions, params_hash, sha256_file
+from heritage_core.runs import git_commit, package_versions, params_hash, sha256_file, utc_timestamp
 from heritage_core.splits.protocols import load_manifest
 from heritage_core.taxonomy import HEADS, default_taxonomy
 from heritage_core.train.checkpoint import (
@@ -64,6 +63,7 @@ from heritage_core.train.checkpoint import (
 )
 from heritage_core.train.config import Stage, TrainConfig, trainable_mask
 from heritage_core.train.distributed import DistContext, init_distributed, resolve_device
+from heritage_core.train.losses import HierarchicalLoss, class_weights_record, pixel_counts
 from heritage_core.train.preemption import PreemptedError, PreemptionGuard, requeue_slurm_job
 from heritage_core.train.rundir import prepare_run_dir, read_run_info, run_lock, update_run_info, write_history
 from heritage_core.train.step import build_optimizer, build_scheduler, seed_everything, set_train_mode, train_step

@@ -39,7 +39,7 @@ from typing import Any
 import pandas as pd
 
 from heritage_core.errors import RunError
-from heritage_core.runs import utc_timestamp, atomic_write_json, atomic_write_text, read_record
+from heritage_core.runs import atomic_write_json, atomic_write_text, read_record, utc_timestamp
 from heritage_core.taxonomy import HEADS
 
 __all__ = [
