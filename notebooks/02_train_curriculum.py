@@ -62,6 +62,7 @@ val_interval = 5  # validate every val_interval-th epoch of a stage and always i
 batch_size = 8  # images per optimiser step (per GPU under torchrun)
 decoder_channels = 32  # channels of the UPerNet decoder
 max_batches_per_epoch = None  # cap on training batches per epoch, or None for all
+batches_per_epoch = None  # optimiser steps per epoch whatever the train partition holds, or None for one pass
 class_weights = False  # True: focal class weights from the train partition (stored in run.json)
 augment = {"damage_crop_p": 0.5}  # True, False, or settings over the defaults, e.g. {"damage_crop_p": 0.5} (heritage_core.data.loader)
 amp = True  # bf16 autocast on CUDA (always off on the CPU)
@@ -93,6 +94,7 @@ config = make_config(
     equal_stage_lr=equal_stage_lr,
     img_size=img_size, tile=tile, overlap=overlap, val_interval=val_interval,
     batch_size=batch_size, decoder_channels=decoder_channels, max_batches_per_epoch=max_batches_per_epoch,
+    batches_per_epoch=batches_per_epoch,
     class_weights=class_weights, augment=augment, amp=amp, seed=seed, device=device, num_workers=num_workers,
     progress=progress,
 )

@@ -148,6 +148,20 @@ def test_loader_is_deterministic_for_a_seed_and_any_num_workers(cache_dir: Path)
     assert torch.equal(next(iter(loader))["image"], epoch1["image"])
 
 
+def test_num_samples_draws_successive_passes(cache_dir: Path) -> None:
+    ids = [f"item{i}" for i in range(4)] + ["film"]
+    ds = SegmentationDataset(cache_dir, ids, img_size=32, train=True)
+    loader = build_loader(ds, batch_size=2, shuffle=True, seed=7, num_samples=12)
+    drawn = [i for batch in loader for i in batch["id"]]
+    assert len(loader) == 6 and len(drawn) == 12
+    assert sorted(drawn[:5]) == sorted(drawn[5:10]) == sorted(ids)  # every item once per pass
+    assert len(set(drawn[10:])) == 2
+    assert [len(b["id"]) for b in build_loader(ds, batch_size=2, shuffle=True, seed=7, num_samples=3)] == [2, 1]
+    for kwargs in ({"num_samples": 0}, {"num_samples": 4, "shuffle": False}):
+        with pytest.raises(ConfigError, match="num_samples"):
+            build_loader(ds, batch_size=2, seed=7, **{"shuffle": True, **kwargs})
+
+
 def test_eval_loader_keeps_order_and_rejects_bad_settings(cache_dir: Path) -> None:
     ds = SegmentationDataset(cache_dir, ["item2", "item0", "item3"], img_size=32, train=False)
     batch = next(iter(build_loader(ds, batch_size=3, shuffle=False, seed=0)))

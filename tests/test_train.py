@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from train_builders import spy_cache_reads, tiny_config, write_manifest
 
 from heritage_core.data.cache import Cache, open_cache
 from heritage_core.data.loader import SegmentationDataset
 from heritage_core.errors import ConfigError, RunError
-from heritage_core.train.losses import HierarchicalLoss
 from heritage_core.evaluation.metrics import SegCounts, reduce_counts
 from heritage_core.models import create_model
 from heritage_core.splits.protocols import load_manifest
@@ -37,9 +37,9 @@ from heritage_core.train import (
     warmup_cosine,
 )
 from heritage_core.train.checkpoint import capture_rng_state, restore_rng_state
-from heritage_core.train.config import trainable_mask
+from heritage_core.train.config import steps_per_epoch, trainable_mask
+from heritage_core.train.losses import HierarchicalLoss
 from heritage_core.train.step import seed_everything
-from train_builders import spy_cache_reads, tiny_config, write_manifest
 
 
 # ------------------------------------------------------------------------------------ stages as data
@@ -243,6 +243,23 @@ def test_val_interval_validates_every_kth_and_the_last_epoch_and_selects_among_t
     assert best["best"]["epoch"] == best_epoch
     with pytest.raises(ConfigError, match="val_interval"):
         make_config(cache_dir="c", manifest_path="m", run_dir="r", val_interval=0)
+
+
+def test_batches_per_epoch_fixes_the_steps_whatever_the_partition_holds(
+    synthetic_cache: Path, manifest: Path, tmp_path: Path
+) -> None:
+    n_train = len(load_manifest(manifest).partitions["train"])
+    for batches in (2, n_train // 2):  # fewer than one pass of batch 4, and more (successive passes)
+        run_dir = tmp_path / f"run{batches}"
+        train_run(tiny_config(synthetic_cache, manifest, run_dir, variant="flat", stage_epochs=[2],
+                              max_batches_per_epoch=None, batches_per_epoch=batches))
+        last = torch.load(run_dir / "checkpoints" / "stage1_last.pt", weights_only=True)
+        assert last["scheduler"]["last_epoch"] == 2 * batches  # optimiser steps of the two epochs
+        assert read_run_info(run_dir)["params"]["batches_per_epoch"] == batches
+    assert steps_per_epoch(n_train, 4, None) == n_train // 4 and steps_per_epoch(n_train, 4, 7) == 7
+    assert steps_per_epoch(n_train, 4, 7, max_batches_per_epoch=2) == 2 and steps_per_epoch(3, 4) == 1
+    with pytest.raises(ConfigError, match=r"TrainConfig.batches_per_epoch = 0; it must be >= 1 or null"):
+        make_config(cache_dir="c", manifest_path="m", run_dir="r", batches_per_epoch=0)
 
 
 def test_finished_run_is_a_no_op_and_other_params_are_refused(curriculum: dict) -> None:

@@ -256,6 +256,7 @@ def build_loader(
     device: str | torch.device = "cpu",
     drop_last: bool = False,
     distributed: bool = False,
+    num_samples: int | None = None,
 ) -> DataLoader:
     """A seeded ``DataLoader`` over ``dataset`` (same ``seed`` -> same batches, for any ``num_workers``).
 
@@ -274,12 +275,16 @@ def build_loader(
             evenly over the ranks instead of repeating items).
         distributed: split the items over the ranks of the initialised process group with a
             ``DistributedSampler(seed=seed)``; call ``loader.sampler.set_epoch(epoch)`` every epoch.
+        num_samples: with ``shuffle``, items drawn per epoch from successive shuffled passes over the dataset
+            (each item at most once per pass; the last pass cut short), e.g. to give every epoch the same number
+            of batches whatever the dataset's size; None for one pass.
 
     Returns:
         The loader; batches are dicts of stacked tensors plus ``"id"`` (list of str).
 
     Raises:
-        ConfigError: bad ``batch_size``/``num_workers``, or ``distributed`` without a process group.
+        ConfigError: bad ``batch_size``/``num_workers``/``num_samples``, ``distributed`` without a process group,
+            or ``num_samples`` without ``shuffle`` or with ``distributed``.
         DataError: the dataset is empty.
     """
     for name, value, low in (("batch_size", batch_size, 1), ("num_workers", num_workers, 0)):
@@ -287,6 +292,10 @@ def build_loader(
             raise ConfigError(f"build_loader: {name} is {value!r}; it must be an integer >= {low}")
     if len(dataset) == 0:
         raise DataError("build_loader: the dataset has no items; check that the partition's id list is not empty")
+    if num_samples is not None and (isinstance(num_samples, bool) or not isinstance(num_samples, int)
+                                    or num_samples < 1 or not shuffle or distributed):
+        raise ConfigError(f"build_loader: num_samples is {num_samples!r}; it must be an integer >= 1, for a shuffled "
+                          f"single-process loader (not with shuffle=False or distributed=True)")
     generator = torch.Generator().manual_seed(int(seed))
     if distributed:
         if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
@@ -297,7 +306,7 @@ def build_loader(
         base: Sampler = DistributedSampler(dataset, shuffle=shuffle, seed=int(seed), drop_last=drop_last)
         generator.manual_seed(int(seed) + torch.distributed.get_rank())
     elif shuffle:
-        base = RandomSampler(dataset, generator=generator)
+        base = RandomSampler(dataset, generator=generator, num_samples=num_samples)
     else:
         base = SequentialSampler(dataset)
     return DataLoader(

@@ -255,23 +255,20 @@ def headline_comparisons(
 def budgets(evaluations: Sequence[Evaluation]) -> pd.DataFrame:
     """Per encoder and variant: the ablation factors and the training budget, mean over its runs.
 
-    Steps per epoch are the trainer's: ``n_train // batch_size`` (the last incomplete batch is dropped when the
-    partition holds more than one batch), capped by ``max_batches_per_epoch``.
+    Steps per epoch are the trainer's (:func:`heritage_core.train.config.steps_per_epoch`).
 
     Returns:
         Columns :data:`BUDGET_COLUMNS` (``summed_lr``: the sum of the learning rate over all optimiser steps).
     """
     from heritage_core.train import budget, load_variants
-    from heritage_core.train.config import Stage
+    from heritage_core.train.config import Stage, steps_per_epoch
 
     rows = []
     for ev in evaluations:
         info = ev.run_info
         params = info.get("params", {})
         n_train, batch = int(info.get("n_images", {}).get("train", 0)), int(params.get("batch_size", 1))
-        steps = n_train // batch if n_train > batch else 1
-        if params.get("max_batches_per_epoch"):
-            steps = min(steps, int(params["max_batches_per_epoch"]))
+        steps = steps_per_epoch(n_train, batch, params.get("batches_per_epoch"), params.get("max_batches_per_epoch"))
         stages = [Stage(s["name"], int(s["epochs"]), float(s["lr"]), float(s["warmup_fraction"]),
                         tuple(s["loss_heads"]), tuple(s["trainable"])) for s in info.get("stages", [])]
         try:

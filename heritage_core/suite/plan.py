@@ -203,6 +203,7 @@ def _train_parameters(name: str, p: Profile, cell: GridCell) -> dict[str, Any]:
         "decoder_channels": t.decoder_channels,
         **t.epochs_for(cell.variant),
         "max_batches_per_epoch": t.max_batches_per_epoch,
+        "batches_per_epoch": t.batches_per_epoch,
         "class_weights": t.class_weights,
         "augment": t.augment,
         "amp": t.amp,

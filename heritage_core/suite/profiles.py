@@ -14,7 +14,8 @@ DG experiment, notebooks 01-05), a ``film`` section (the real-pixel check, noteb
     splits:    protocol, seeds, fractions, min_items, folds
     grid:      variants, encoders, seeds
     train:     img_size, batch_size, decoder_channels, epochs_scale, stage_epochs, max_batches_per_epoch,
-               init, pretrained, lr_scale, equal_stage_lr, tile, overlap, val_interval, class_weights, augment, num_workers, amp
+               batches_per_epoch, init, pretrained, lr_scale, equal_stage_lr, tile, overlap, val_interval, class_weights,
+               augment, num_workers, amp
     evaluate:  partitions, consistent, score_max_side_px, n_resamples
     analysis:  n_resamples, n_permutations, heads
     report:    encoder, head, partition, compare, n_qualitative
@@ -202,6 +203,8 @@ class TrainSpec:
         stage_epochs: variant -> explicit epochs per stage, overriding ``epochs_scale`` for that variant; every
             variant of the grid must keep the same total (equal budget).
         max_batches_per_epoch: cap on training batches per epoch, or None for all.
+        batches_per_epoch: optimiser steps per epoch whatever the fold's train partition holds (crops drawn from
+            successive shuffled passes), so every fold trains for the same steps; None for one pass per epoch.
         init: ``pretrained`` (every encoder of the grid has weights in ``pretrained``) or ``random`` (none has).
         pretrained: encoder -> weights: a local file, or a ``timm:<model>.<tag>`` / ``smp:<encoder>.<weights>``
             tag (ImageNet weights through the Hugging Face cache, ``heritage_core.models.weights``).
@@ -228,6 +231,7 @@ class TrainSpec:
     epochs_scale: float = TrainConfig.epochs_scale
     stage_epochs: dict[str, tuple[int, ...]] | None = None
     max_batches_per_epoch: int | None = TrainConfig.max_batches_per_epoch
+    batches_per_epoch: int | None = TrainConfig.batches_per_epoch
     init: str = "pretrained"
     pretrained: dict[str, str] = field(default_factory=dict)
     weights_dir: str | None = TrainConfig.weights_dir

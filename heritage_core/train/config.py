@@ -50,6 +50,7 @@ __all__ = [
     "trainable_mask",
     "SMOKE_BATCHES",
     "budget",
+    "steps_per_epoch",
     "warmup_cosine",
     "make_config",
 ]
@@ -280,6 +281,18 @@ def _share_epochs(epochs: list[int], scale: float, name: str) -> list[int]:
     return out
 
 
+def steps_per_epoch(n_train: int, batch_size: int, batches_per_epoch: int | None = None,
+                    max_batches_per_epoch: int | None = None) -> int:
+    """Optimiser steps per epoch of a single-process run, as the trainer takes them: ``batches_per_epoch`` when
+    given, else one pass over the ``n_train`` images (``n_train // batch_size``, the last incomplete batch
+    dropped, unless the partition holds a single batch), then capped by ``max_batches_per_epoch``."""
+    if batches_per_epoch is not None:
+        steps = batches_per_epoch
+    else:
+        steps = n_train // batch_size if n_train > batch_size else 1
+    return steps if max_batches_per_epoch is None else min(steps, max_batches_per_epoch)
+
+
 def budget(stages: tuple[Stage, ...] | list[Stage], steps_per_epoch: int) -> dict[str, float]:
     """The training budget of a schedule: what the ablation compares variants at.
 
@@ -355,6 +368,7 @@ RANGE_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "num_workers": (lambda v: v >= 0, ">= 0"),
     "grad_clip_norm": (lambda v: v is None or v > 0, "> 0 or null"),
     "max_batches_per_epoch": (lambda v: v is None or v >= 1, ">= 1 or null"),
+    "batches_per_epoch": (lambda v: v is None or v >= 1, ">= 1 or null"),
     "device": (lambda v: v in ("auto", "cpu") or str(v).startswith("cuda"), "auto, cpu, cuda or cuda:N"),
 }
 
@@ -391,6 +405,10 @@ class TrainConfig:
         epochs_scale: factor on the variant's total epochs, shared out over its stages (:func:`resolve_stages`).
         stage_epochs: explicit epochs per stage, or None.
         max_batches_per_epoch: cap on training batches per epoch (smoke runs), or None for all.
+        batches_per_epoch: optimiser steps per epoch whatever the size of the train partition (crops drawn from
+            successive shuffled passes over it, each item at most once per pass), so that every fold of a grid
+            trains for the same number of steps; None for one pass (``n_train // batch_size``). Single process
+            only.
         lr_scale: factor on every stage's peak learning rate (1 for the plan's pretrained setting; random
             initialisation wants larger rates, e.g. 30).
         equal_stage_lr: every stage of the variant peaks at the variant's largest stage rate (times
@@ -430,6 +448,7 @@ class TrainConfig:
     epochs_scale: float = 1.0
     stage_epochs: list[int] | None = None
     max_batches_per_epoch: int | None = None
+    batches_per_epoch: int | None = None
     lr_scale: float = 1.0
     equal_stage_lr: bool = False
     tile: int | None = None
@@ -475,6 +494,7 @@ class TrainConfig:
         _check_type("weight_decay", self.weight_decay, (int, float))
         _check_type("grad_clip_norm", self.grad_clip_norm, (int, float), optional=True)
         _check_type("max_batches_per_epoch", self.max_batches_per_epoch, (int,), optional=True)
+        _check_type("batches_per_epoch", self.batches_per_epoch, (int,), optional=True)
         _check_type("stage_epochs", self.stage_epochs, (list, tuple), optional=True)
         _check_type("loss_weights", self.loss_weights, (dict,))
         wrong = out_of_range(self.to_dict())

@@ -46,7 +46,7 @@ from tqdm import tqdm
 
 from heritage_core.data.cache import Cache, open_cache
 from heritage_core.data.loader import SegmentationDataset, build_loader
-from heritage_core.errors import ManifestError, RunError
+from heritage_core.errors import ConfigError, ManifestError, RunError
 from heritage_core.evaluation.metrics import SegCounts, reduce_counts
 from heritage_core.models import create_model, predict
 from heritage_core.models.tiled import precision_name, predict_logits
@@ -211,9 +211,14 @@ class _Trainer:
         cfg = self.cfg
         dataset = SegmentationDataset(self.cache, self.train_ids, cfg.img_size, train=True,
                                       augment=_augment_settings(cfg.augment))
+        if cfg.batches_per_epoch is not None and self.ctx.distributed:
+            raise ConfigError("TrainConfig.batches_per_epoch is for single-process runs; under torchrun leave it null "
+                              "(one pass over the train partition per epoch)")
+        fixed = None if cfg.batches_per_epoch is None else cfg.batches_per_epoch * cfg.batch_size
         loader = build_loader(dataset, cfg.batch_size, shuffle=True, seed=cfg.seed,
-                              num_workers=cfg.num_workers, device=self.device, drop_last=len(dataset) > cfg.batch_size,
-                              distributed=self.ctx.distributed)
+                              num_workers=cfg.num_workers, device=self.device,
+                              drop_last=fixed is None and len(dataset) > cfg.batch_size,
+                              distributed=self.ctx.distributed, num_samples=fixed)
         # The batch stream comes from the sampler's generator. Worker base seeds are drawn from
         # loader.generator whenever an iterator is created, which with persistent workers happens once per
         # process, not once per epoch; a separate generator keeps those draws out of the batch stream, so a
