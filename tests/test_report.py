@@ -217,3 +217,17 @@ def test_real_pipeline_outputs(evaluated_tiny_suite, tmp_path: Path) -> None:
     assert main["n_folds"].max() == 2  # photographic_depiction and the random protocol's "all"
     curves = json.loads((tmp_path / "generated" / "tiny" / "figures" / "training_curves.json").read_text())
     assert all(s["path"].endswith("history.csv") for s in curves["sources"]) and len(curves["sources"]) == 2
+
+
+def test_plot_history_draws_a_run_as_the_paper_does(built: tuple, tmp_path: Path) -> None:
+    from heritage_core.report.train_plots import plot_history
+
+    suite = built[0]
+    run_dir = suite.runs[("curriculum", suite.folds[0], 0, "convnext_atto")]
+    fig = plot_history(run_dir, out_dir=tmp_path, name="curves")
+    assert {p.name for p in tmp_path.iterdir()} == {"curves.pdf", "curves.png"}
+    top, bottom = fig.axes[:2]
+    assert top.get_title().startswith("Curriculum\n1 binary · 2 coarse · 3 fine")  # variant read from run.json
+    assert bottom.get_ylabel() == "val mIoU (%)" and len(bottom.lines) >= 3  # a val curve per head, selections
+    history = pd.read_csv(run_dir / "history.csv")
+    assert plot_history(history).axes[0].get_title().startswith("run\n")  # a bare history names no variant
