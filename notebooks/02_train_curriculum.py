@@ -79,13 +79,11 @@ from heritage_core.suite.plan import check_notebook_inputs
 check_notebook_inputs("02_train_curriculum", cache_dir=cache_dir, manifest_path=manifest_path)
 
 # %%
-from pathlib import Path
-
 from IPython.display import Image
 
+from heritage_core.report.train_plots import run_summary, save_history_figure, stage_table
 from heritage_core.runs import quiet_environment
 from heritage_core.train import make_config, read_history, train_run
-from heritage_core.report.train_plots import plot_history, run_summary, stage_table
 
 quiet_environment()
 config = make_config(
@@ -122,8 +120,8 @@ read_history(run_path)
 # Dashed lines separate the stages; circles mark the epoch each stage selected.
 
 # %%
-figure = plot_history(run_path, out_dir=Path(run_path) / "figures")
-Image(filename=str(Path(run_path) / "figures" / "training_curves.png"), width=900)
+saved = save_history_figure(run_path)
+Image(filename=str(saved["png"]), width=900)
 
 # %% [markdown]
 # ## Selected epochs

@@ -39,7 +39,7 @@ from heritage_core.evaluation.store import save_counts
 from heritage_core.runs import atomic_write_json, params_hash
 from heritage_core.splits.protocols import make_splits, write_manifests
 from heritage_core.taxonomy import IGNORE_INDEX, default_taxonomy
-from heritage_core.train.config import load_variants
+from heritage_core.train.variants import load_variants
 from heritage_core.train.rundir import HISTORY_COLUMNS, write_history
 
 ENCODER = "convnext_atto"

@@ -9,7 +9,7 @@ import pytest
 from heritage_core.errors import ConfigError
 from heritage_core.evaluation.evaluate import live_heads
 from heritage_core.taxonomy import HEADS
-from heritage_core.train.config import FACTORS, Stage, budget, load_variants, resolve_stages
+from heritage_core.train.variants import FACTORS, Stage, budget, load_variants, resolve_stages
 
 VARIANTS = load_variants()
 

@@ -220,12 +220,14 @@ def test_real_pipeline_outputs(evaluated_tiny_suite, tmp_path: Path) -> None:
 
 
 def test_plot_history_draws_a_run_as_the_paper_does(built: tuple, tmp_path: Path) -> None:
-    from heritage_core.report.train_plots import plot_history
+    from heritage_core.report.train_plots import plot_history, save_history_figure
 
     suite = built[0]
     run_dir = suite.runs[("curriculum", suite.folds[0], 0, "convnext_atto")]
-    fig = plot_history(run_dir, out_dir=tmp_path, name="curves")
-    assert {p.name for p in tmp_path.iterdir()} == {"curves.pdf", "curves.png"}
+    saved = save_history_figure(run_dir, tmp_path, name="curves")
+    assert saved == {"pdf": tmp_path / "curves.pdf", "png": tmp_path / "curves.png"}
+    assert all(p.stat().st_size > 0 for p in saved.values())
+    fig = plot_history(run_dir)
     top, bottom = fig.axes[:2]
     assert top.get_title().startswith("Curriculum\n1 binary · 2 coarse · 3 fine")  # variant read from run.json
     assert bottom.get_ylabel() == "val mIoU (%)" and len(bottom.lines) >= 3  # a val curve per head, selections

@@ -37,7 +37,7 @@ from heritage_core.train import (
     warmup_cosine,
 )
 from heritage_core.train.checkpoint import capture_rng_state, restore_rng_state
-from heritage_core.train.config import steps_per_epoch, trainable_mask
+from heritage_core.train.variants import steps_per_epoch, trainable_mask
 from heritage_core.train.losses import HierarchicalLoss
 from heritage_core.train.step import seed_everything
 

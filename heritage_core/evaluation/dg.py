@@ -61,7 +61,7 @@ from heritage_core.evaluation.stats import (
 )
 from heritage_core.evaluation.store import BASE_HEAD, Evaluation, load_evaluation
 from heritage_core.runs import atomic_write_bytes, atomic_write_text
-from heritage_core.train.config import load_variants
+from heritage_core.train.variants import load_variants
 
 __all__ = [
     "RESULT_COLUMNS",

@@ -255,13 +255,13 @@ def headline_comparisons(
 def budgets(evaluations: Sequence[Evaluation]) -> pd.DataFrame:
     """Per encoder and variant: the ablation factors and the training budget, mean over its runs.
 
-    Steps per epoch are the trainer's (:func:`heritage_core.train.config.steps_per_epoch`).
+    Steps per epoch are the trainer's (:func:`heritage_core.train.variants.steps_per_epoch`).
 
     Returns:
         Columns :data:`BUDGET_COLUMNS` (``summed_lr``: the sum of the learning rate over all optimiser steps).
     """
     from heritage_core.train import budget, load_variants
-    from heritage_core.train.config import Stage, steps_per_epoch
+    from heritage_core.train.variants import Stage, steps_per_epoch
 
     rows = []
     for ev in evaluations:

@@ -33,7 +33,7 @@ from heritage_core.errors import ConfigError
 from heritage_core.evaluation.dg import VARIANT_ORDER
 from heritage_core.evaluation.headline import FLOOR_VARIANT as FLOOR
 from heritage_core.evaluation.metrics import ABSENT_CLASS_RULE
-from heritage_core.train.config import load_variants
+from heritage_core.train.variants import load_variants
 
 __all__ = [
     "CI_LEVEL",

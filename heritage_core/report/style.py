@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from heritage_core.report.aggregate import FLOOR, VARIANT_LABELS
-from heritage_core.train.config import load_variants
+from heritage_core.train.variants import load_variants
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

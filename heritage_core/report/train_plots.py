@@ -15,32 +15,43 @@ from heritage_core.runs import save_figure
 from heritage_core.taxonomy import HEADS
 from heritage_core.train import TrainConfig, read_history, read_run_info
 
-__all__ = ["plot_history", "stage_table", "run_summary"]
+__all__ = ["plot_history", "save_history_figure", "stage_table", "run_summary"]
 
-def plot_history(history: pd.DataFrame | str | Path, out_dir: str | Path | None = None,
-                 name: str = "training_curves") -> Figure:
+def plot_history(history: pd.DataFrame | str | Path) -> Figure:
     """The paper's training-curve figure (:func:`heritage_core.report.figures.training_curves_figure`) of one run:
     training loss and val mIoU per head over the epochs of all stages, stage boundaries dotted, the epoch each
     stage selected (best ``val_score``, the mIoU of its finest loss head; first one on ties) circled.
 
     Args:
         history: a ``history.csv`` DataFrame, or a run directory holding one (its ``run.json`` names the variant).
-        out_dir: folder to save ``<name>.pdf`` and ``<name>.png`` in (created), after which the figure is
-            closed (display the PNG, e.g. with ``IPython.display.Image``); None saves nothing and leaves it open.
-        name: file stem of the saved figure.
 
     Returns:
-        The figure.
+        The figure (open).
     """
     variant = "run"
     if not isinstance(history, pd.DataFrame):
         variant = str(read_run_info(history).get("variant", variant))
         history = read_history(history)
-    fig = training_curves_figure({variant: history})
-    if out_dir is not None:
-        save_figure(fig, Path(out_dir) / name)
+    return training_curves_figure({variant: history})
+
+
+def save_history_figure(run_dir: str | Path, out_dir: str | Path | None = None, name: str = "training_curves"
+                        ) -> dict[str, Path]:
+    """:func:`plot_history` of a run saved as ``<out_dir>/<name>.pdf`` and ``.png`` (:func:`save_figure`), then closed.
+
+    Args:
+        run_dir: the run directory.
+        out_dir: where to save; None for ``<run_dir>/figures``.
+        name: file stem.
+
+    Returns:
+        ``pdf`` / ``png`` -> the path written (notebook 02 displays the PNG).
+    """
+    fig = plot_history(run_dir)
+    try:
+        return save_figure(fig, Path(out_dir if out_dir is not None else Path(run_dir) / "figures") / name)
+    finally:
         plt.close(fig)
-    return fig
 
 
 def stage_table(config: TrainConfig) -> pd.DataFrame:

@@ -45,7 +45,8 @@ from heritage_core.runs import read_yaml
 from heritage_core.suite.schema import bad_value, build_dataclass, check_at_least, plain
 from heritage_core.suite.slurm import ResourcesSpec
 from heritage_core.taxonomy import HEADS, default_taxonomy, fold_slug
-from heritage_core.train.config import TrainConfig, load_variants, out_of_range, resolve_stages
+from heritage_core.train.config import TrainConfig, out_of_range
+from heritage_core.train.variants import load_variants, resolve_stages
 
 __all__ = [
     "DatasetSpec",

@@ -16,19 +16,19 @@ Command line, single process or one process per GPU::
 from __future__ import annotations
 
 from heritage_core.train.config import EXECUTION_FIELDS as EXECUTION_FIELDS
-from heritage_core.train.config import Stage as Stage
 from heritage_core.train.config import TrainConfig as TrainConfig
-from heritage_core.train.config import Variant as Variant
-from heritage_core.train.config import budget as budget
-from heritage_core.train.config import load_variants as load_variants
 from heritage_core.train.config import make_config as make_config
-from heritage_core.train.config import resolve_stages as resolve_stages
-from heritage_core.train.config import warmup_cosine as warmup_cosine
 from heritage_core.train.preemption import PREEMPTED_EXIT_CODE as PREEMPTED_EXIT_CODE
 from heritage_core.train.preemption import PreemptedError as PreemptedError
 from heritage_core.train.rundir import HISTORY_COLUMNS as HISTORY_COLUMNS
 from heritage_core.train.rundir import read_history as read_history
 from heritage_core.train.rundir import read_run_info as read_run_info
+from heritage_core.train.variants import Stage as Stage
+from heritage_core.train.variants import Variant as Variant
+from heritage_core.train.variants import budget as budget
+from heritage_core.train.variants import load_variants as load_variants
+from heritage_core.train.variants import resolve_stages as resolve_stages
+from heritage_core.train.variants import warmup_cosine as warmup_cosine
 
 #: Public names that need torch, imported on first use: ``heritage_core.train.config`` (what the suite process
 #: validates profiles with) stays importable without it.

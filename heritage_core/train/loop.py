@@ -61,12 +61,13 @@ from heritage_core.train.checkpoint import (
     restore_rng_state,
     save_checkpoint,
 )
-from heritage_core.train.config import Stage, TrainConfig, trainable_mask
+from heritage_core.train.config import TrainConfig
 from heritage_core.train.distributed import DistContext, init_distributed, resolve_device
 from heritage_core.train.losses import HierarchicalLoss, class_weights_record, pixel_counts
 from heritage_core.train.preemption import PreemptedError, PreemptionGuard, requeue_slurm_job
 from heritage_core.train.rundir import prepare_run_dir, read_run_info, run_lock, update_run_info, write_history
 from heritage_core.train.step import build_optimizer, build_scheduler, seed_everything, set_train_mode, train_step
+from heritage_core.train.variants import Stage, trainable_mask
 
 __all__ = ["train_run", "validate", "load_trained_model"]
 

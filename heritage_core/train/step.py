@@ -16,8 +16,8 @@ import torch
 from torch import nn
 
 from heritage_core.errors import RunError
-from heritage_core.train.config import Stage, warmup_cosine
 from heritage_core.train.losses import HierarchicalLoss
+from heritage_core.train.variants import Stage, warmup_cosine
 
 __all__ = ["seed_everything", "build_optimizer", "build_scheduler", "set_train_mode", "train_step"]
 
