@@ -75,7 +75,7 @@ from heritage_core.evaluation.store import (
 from heritage_core.models import predict, violation_counts
 from heritage_core.models.tiled import precision_name, predict_logits
 from heritage_core.runs import atomic_dir, atomic_write_json, git_commit, package_versions, read_json, utc_timestamp
-from heritage_core.splits.protocols import PARTITIONS, Manifest, load_manifest
+from heritage_core.splits.protocols import EVAL_PARTITIONS, PARTITIONS, Manifest, load_manifest
 from heritage_core.taxonomy import HEADS, IGNORE_INDEX, Taxonomy, default_taxonomy
 
 __all__ = [
@@ -94,8 +94,6 @@ __all__ = [
     "check_evaluate_params",
 ]
 
-#: Partitions evaluated by default, in order.
-EVAL_PARTITIONS = ("val", "id_test", "ood_test")
 #: Cache index columns that the per-domain breakdown groups by.
 DOMAIN_COLUMNS = ("material", "content")
 #: Images per partition in a smoke evaluation.

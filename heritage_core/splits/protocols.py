@@ -64,6 +64,7 @@ __all__ = [
     "PROTOCOLS",
     "PARTITIONS",
     "ID_PARTITIONS",
+    "EVAL_PARTITIONS",
     "CONTENTS",
     "MATERIALS",
     "DEFAULT_FRACTIONS",
@@ -86,6 +87,8 @@ PROTOCOLS = ("locontent", "lomaterial", "random")
 PARTITIONS = ("train", "val", "id_test", "ood_test")
 #: The in-domain partitions, in the order of ``fractions``.
 ID_PARTITIONS = ("train", "val", "id_test")
+#: The partitions a run is scored on (model selection's val and the two test sets), in order.
+EVAL_PARTITIONS = PARTITIONS[1:]
 #: ARTeFACT content types, in fold order (``configs/taxonomy.yaml``).
 CONTENTS = default_taxonomy().contents
 #: ARTeFACT materials, in fold order (``configs/taxonomy.yaml``).

@@ -42,6 +42,7 @@ from heritage_core.data.augment import resolve_augment
 from heritage_core.errors import ConfigError
 from heritage_core.film.settings import FILM_DIR, FilmParams, make_film_params
 from heritage_core.runs import read_yaml
+from heritage_core.splits.protocols import EVAL_PARTITIONS
 from heritage_core.suite.schema import bad_value, build_dataclass, check_at_least, plain
 from heritage_core.suite.slurm import ResourcesSpec
 from heritage_core.taxonomy import HEADS, default_taxonomy, fold_slug
@@ -79,7 +80,6 @@ _PROTOCOL_FOLDS = {
     "lomaterial": tuple(fold_slug(m) for m in default_taxonomy().materials),
     "random": ("all",),
 }
-_PARTITIONS = ("val", "id_test", "ood_test")
 
 
 def _variant_stages() -> dict[str, list[tuple[str, int]]]:
@@ -295,14 +295,14 @@ class EvaluateSpec:
         n_resamples: bootstrap resamples of every confidence interval.
     """
 
-    partitions: tuple[str, ...] = _PARTITIONS
+    partitions: tuple[str, ...] = EVAL_PARTITIONS
     consistent: bool = False
     score_max_side_px: int | None = None
     n_resamples: int = 10_000
 
     def __post_init__(self) -> None:
-        if not self.partitions or any(p not in _PARTITIONS for p in self.partitions):
-            raise bad_value("evaluate.partitions", list(self.partitions), f"a non-empty list from {list(_PARTITIONS)}")
+        if not self.partitions or any(p not in EVAL_PARTITIONS for p in self.partitions):
+            raise bad_value("evaluate.partitions", list(self.partitions), f"a non-empty list from {list(EVAL_PARTITIONS)}")
         if self.score_max_side_px is not None and self.score_max_side_px < 32:
             raise bad_value("evaluate.score_max_side_px", self.score_max_side_px, "null or an integer >= 32 (px)")
         check_at_least("evaluate", self, 1, "n_resamples")
