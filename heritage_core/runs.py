@@ -93,16 +93,14 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
 FIGURE_DPI = 200
 
 
-def save_figure(fig: Any, stem: str | Path, formats: Sequence[str] = ("pdf", "png"), *, dpi: int = FIGURE_DPI
-                ) -> dict[str, Path]:
+def save_figure(fig: Any, stem: str | Path, formats: Sequence[str] = ("pdf", "png")) -> dict[str, Path]:
     """Save a matplotlib figure as ``<stem>.<format>`` for each format, each atomically
-    (:func:`atomic_write_bytes`), cropped to its content; the figure stays open.
+    (:func:`atomic_write_bytes`), cropped to its content, PNGs at :data:`FIGURE_DPI`; the figure stays open.
 
     Args:
         fig: a matplotlib ``Figure``.
         stem: the path without extension.
         formats: ``pdf``, ``png`` or both.
-        dpi: PNG resolution (low for smoke runs).
 
     Returns:
         format -> path written.
@@ -111,7 +109,7 @@ def save_figure(fig: Any, stem: str | Path, formats: Sequence[str] = ("pdf", "pn
     paths: dict[str, Path] = {}
     for fmt in formats:
         buffer = io.BytesIO()
-        fig.savefig(buffer, format=fmt, dpi=dpi, bbox_inches="tight", pad_inches=0.02,
+        fig.savefig(buffer, format=fmt, dpi=FIGURE_DPI, bbox_inches="tight", pad_inches=0.02,
                     metadata={"Creator": "heritage_core"} if fmt == "pdf" else None)
         paths[fmt] = atomic_write_bytes(stem.with_name(f"{stem.name}.{fmt}"), buffer.getvalue())
     return paths

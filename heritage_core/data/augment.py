@@ -36,6 +36,8 @@ DEFAULT_AUGMENT: Mapping[str, Any] = MappingProxyType({
 })
 _PROBABILITIES = ("hflip_p", "vflip_p", "rotate90_p", "scale_p", "color_jitter_p", "damage_crop_p")
 _JITTER = ("brightness", "contrast", "saturation")
+
+
 def resolve_augment(augment: Mapping[str, Any] | None) -> dict[str, Any]:
     """Merge ``augment`` over :data:`DEFAULT_AUGMENT` and validate every value.
 

@@ -260,8 +260,7 @@ def budgets(evaluations: Sequence[Evaluation]) -> pd.DataFrame:
     Returns:
         Columns :data:`BUDGET_COLUMNS` (``summed_lr``: the sum of the learning rate over all optimiser steps).
     """
-    from heritage_core.train import budget, load_variants
-    from heritage_core.train.variants import Stage, steps_per_epoch
+    from heritage_core.train.variants import Stage, budget, load_variants, steps_per_epoch
 
     rows = []
     for ev in evaluations:

@@ -30,14 +30,7 @@ from heritage_core.report.figures import (
 )
 from heritage_core.report.inputs import ReportParams, SuiteResults, load_suite
 from heritage_core.report.style import FULL_WIDTH_IN, paper_style
-from heritage_core.runs import (
-    atomic_write_json,
-    atomic_write_text,
-    read_json,
-    save_figure,
-    sha256_file,
-    utc_timestamp,
-)
+from heritage_core.runs import atomic_write_json, atomic_write_text, read_json, save_figure, sha256_file, utc_timestamp
 from heritage_core.taxonomy import HEADS, IGNORE_INDEX, default_taxonomy
 
 if TYPE_CHECKING:
