@@ -250,6 +250,11 @@ def test_setup_macros_from_run_json() -> None:
     assert m["StageEpochs"] == "20, 20 and 60" and m["TotalEpochs"] == "100" and m["ImgSize"] == "512"
     assert m["StageLearningRates"].startswith("$1{\\times}10^{-5}$, $5{\\times}10^{-5}$ and")
     assert m["LossWeightCoarse"] == "0.3" and report.setup_macros(None)["StageNames"] == "--"
+    assert m["ClassWeighting"] == "" and report.setup_macros(None)["ClassWeighting"] == ""
+    weighted = {**info, "params": {**info["params"], "class_weights": True},
+                "class_weights": {"fine": {"method": "inverse_sqrt"}, "coarse": {"method": "inverse_sqrt"}}}
+    assert "inverse square root of its pixel frequency in the training partition" in \
+        report.setup_macros(weighted)["ClassWeighting"]
 
 
 def test_dataset_macros_never_present_synthetic_data_as_artefact() -> None:

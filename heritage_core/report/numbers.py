@@ -242,6 +242,7 @@ def setup_macros(run_info: Mapping[str, object] | None) -> dict[str, str]:
     Names: ``\\ImgSize`` (px), ``\\BatchSize``, ``\\WeightDecay``, ``\\LossWeightBinary``,
     ``\\LossWeightCoarse``, ``\\LossWeightFine``, ``\\StageNames``, ``\\StageEpochs``,
     ``\\StageLearningRates`` (joined with "and"), ``\\TotalEpochs``; ``--`` where ``run.json`` lacks a value.
+    ``\\ClassWeighting`` is a sentence naming the focal class weights the run trained with, empty without them.
 
     Args:
         run_info: the ``run.json`` of a run of the full method (``curriculum``), or None.
@@ -268,7 +269,26 @@ def setup_macros(run_info: Mapping[str, object] | None) -> dict[str, str]:
         "StageEpochs": _and_join([str(int(s["epochs"])) for s in stages]) if stages else "--",
         "StageLearningRates": _and_join([_sci(s["lr"]) for s in stages]) if stages else "--",
         "TotalEpochs": str(sum(int(s["epochs"]) for s in stages)) if stages else "--",
+        "ClassWeighting": _class_weighting(info),
     }
+
+
+#: How each class-weight method (``train.losses.CLASS_WEIGHT_METHODS``) reads in the paper.
+_WEIGHTING_TEXT = {
+    "inverse_sqrt": "the inverse square root of its pixel frequency",
+    "median_frequency": "the median class frequency divided by its own pixel frequency",
+}
+
+
+def _class_weighting(info: Mapping[str, object]) -> str:
+    """The paper's sentence on the focal class weights of a run (``run.json``), or "" when it used none."""
+    records = dict(info.get("class_weights") or {})
+    if not (dict(info.get("params") or {}).get("class_weights") and records):
+        return ""
+    methods = sorted({str(r.get("method")) for r in records.values()})
+    how = " and ".join(_WEIGHTING_TEXT.get(m, tex_escape(m)) for m in methods)
+    return (f"The focal term weights each class by {how} in the training partition, normalised to mean 1 "
+            f"over the classes it holds.")
 
 
 def numbers_tex(macros: Mapping[str, str], *, header: str = "") -> str:
