@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from heritage_core.errors import HeritageError
+from heritage_core.evaluation import N_PERMUTATIONS, N_RESAMPLES
 from heritage_core.film.settings import FILM_DIR, FilmParams
 from heritage_core.runs import quiet_environment
 
@@ -159,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_resampling(p: argparse.ArgumentParser) -> None:
     """``--resamples`` and ``--seed`` of the commands that draw intervals."""
-    p.add_argument("--resamples", type=int, default=10000, help="bootstrap resamples (default: 10000)")
+    p.add_argument("--resamples", type=int, default=N_RESAMPLES, help=f"bootstrap resamples (default: {N_RESAMPLES})")
     p.add_argument("--seed", type=int, default=0, help="resampling seed (default: 0)")
 
 
@@ -273,7 +274,8 @@ def _add_run_commands(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--run-dirs", nargs="+", help="evaluated run directories")
     p.add_argument("--output-dir", required=True, help="folder for the tables")
     _add_resampling(p)
-    p.add_argument("--permutations", type=int, default=10000, help="permutations of the paired test (default: 10000)")
+    p.add_argument("--permutations", type=int, default=N_PERMUTATIONS,
+                   help=f"permutations of the paired test (default: {N_PERMUTATIONS})")
     p.add_argument("--heads", nargs="+", default=["fine"], help="heads compared (default: fine)")
     p.add_argument("--smoke", action="store_true", help="few resamples, for a quick check")
     p.set_defaults(func=_cmd_dg)

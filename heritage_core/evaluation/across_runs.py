@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from heritage_core.errors import ConfigError, DataError
+from heritage_core.evaluation import N_PERMUTATIONS, N_RESAMPLES
 from heritage_core.evaluation.resample import BootstrapResult, _quantiles, _resample_weights
 
 __all__ = ["BootUnit", "hierarchical_bootstrap", "sign_flip_test", "describe_hierarchical"]
@@ -56,7 +57,7 @@ def hierarchical_bootstrap(
     units: Sequence[BootUnit],
     statistic: Statistic | Sequence[Statistic],
     *,
-    n_resamples: int = 10_000,
+    n_resamples: int = N_RESAMPLES,
     ci: float = 0.95,
     seed: int = 0,
     batch: int = 500,
@@ -137,7 +138,7 @@ def hierarchical_bootstrap(
                            n_valid=int(finite.sum()), seed=int(seed))
 
 
-def sign_flip_test(deltas: Sequence[float] | np.ndarray, *, n_permutations: int = 10_000, seed: int = 0) -> float:
+def sign_flip_test(deltas: Sequence[float] | np.ndarray, *, n_permutations: int = N_PERMUTATIONS, seed: int = 0) -> float:
     """Two-sided p-value of mean(deltas) = 0 under random sign flips of the paired deltas.
 
     Each delta is one (fold, seed) pair of runs of two variants: under the null the variants are exchangeable,

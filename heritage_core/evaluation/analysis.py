@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from heritage_core.errors import ConfigError
+from heritage_core.evaluation import N_PERMUTATIONS, N_RESAMPLES
 from heritage_core.evaluation.dg import (
     VARIANT_ORDER,
     collect_results,
@@ -51,8 +52,8 @@ def check_dg_params(
     suite_dir: str | Path = "",
     run_dirs: Sequence[str | Path] = (),
     output_dir: str | Path,
-    n_resamples: int = 10_000,
-    n_permutations: int = 10_000,
+    n_resamples: int = N_RESAMPLES,
+    n_permutations: int = N_PERMUTATIONS,
     seed: int = 0,
     heads: Sequence[str] = ("fine",),
     static_widgets: bool | None = None,
@@ -125,8 +126,8 @@ def write_headline(
     out_dir: str | Path,
     *,
     heads: Sequence[str] = ("fine",),
-    n_resamples: int = 10_000,
-    n_permutations: int = 10_000,
+    n_resamples: int = N_RESAMPLES,
+    n_permutations: int = N_PERMUTATIONS,
     seed: int = 0,
 ) -> dict[str, Path]:
     """Write the headline tables of :mod:`heritage_core.evaluation.headline` under ``out_dir``: ``headline.csv``,

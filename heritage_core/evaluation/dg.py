@@ -48,6 +48,7 @@ from typing import Any
 import pandas as pd
 
 from heritage_core.errors import ConfigError, DataError, RunError
+from heritage_core.evaluation import N_PERMUTATIONS, N_RESAMPLES
 from heritage_core.evaluation.metrics import SegCounts, all_clean_counts
 from heritage_core.evaluation.resample import bootstrap_ci, class_iou, mean_iou
 from heritage_core.evaluation.stats import (
@@ -263,7 +264,7 @@ def _gap_rows(evaluation: Evaluation, n_resamples: int, seed: int) -> list[dict[
 
 
 def run_rows(
-    evaluation: Evaluation, *, suite: str | None = None, n_resamples: int = 10_000, seed: int = 0
+    evaluation: Evaluation, *, suite: str | None = None, n_resamples: int = N_RESAMPLES, seed: int = 0
 ) -> list[dict[str, Any]]:
     """The tidy rows of one evaluated run (its partitions and, with ID and OOD, its DG gap).
 
@@ -299,7 +300,7 @@ def collect_results(
     runs: str | Path | Sequence[str | Path],
     *,
     suite: str | None = None,
-    n_resamples: int = 10_000,
+    n_resamples: int = N_RESAMPLES,
     seed: int = 0,
     missing: str = "warn",
 ) -> pd.DataFrame:
@@ -462,8 +463,8 @@ def compare_variants(
     pairs: Sequence[tuple[str, str]] | None = None,
     partitions: Sequence[str] = ("id_test", "ood_test"),
     heads: Sequence[str] = ("fine",),
-    n_resamples: int = 10_000,
-    n_permutations: int = 10_000,
+    n_resamples: int = N_RESAMPLES,
+    n_permutations: int = N_PERMUTATIONS,
     seed: int = 0,
     alpha: float = 0.05,
     suite: str | None = None,

@@ -61,6 +61,7 @@ import torch.nn.functional as F
 
 from heritage_core.data.cache import Cache, open_cache
 from heritage_core.errors import ConfigError, DataError, RunError
+from heritage_core.evaluation import N_RESAMPLES
 from heritage_core.evaluation.metrics import ABSENT_CLASS_RULE, SegCounts
 from heritage_core.evaluation.scores import partition_metrics
 from heritage_core.evaluation.store import (
@@ -364,7 +365,7 @@ def evaluate_run(
     smoke: bool = False,
     *,
     score_cache: str | Path | None = None,
-    n_resamples: int = 10_000,
+    n_resamples: int = N_RESAMPLES,
     seed: int = 0,
     pred_max_side_px: int = 256,
 ) -> dict[str, Any]:
@@ -525,7 +526,7 @@ def check_evaluate_params(
     score_cache: str | Path | None = "",
     consistent: bool = False,
     device: str = "cpu",
-    n_resamples: int = 10_000,
+    n_resamples: int = N_RESAMPLES,
     seed: int = 0,
     smoke: bool = False,
     show_heads: Sequence[str] = HEADS,

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from heritage_core.errors import ConfigError, DataError
+from heritage_core.evaluation import N_PERMUTATIONS, N_RESAMPLES
 from heritage_core.evaluation.across_runs import BootUnit, hierarchical_bootstrap, sign_flip_test
 from heritage_core.evaluation.metrics import SegCounts, all_clean_counts
 from heritage_core.evaluation.resample import mean_iou
@@ -128,7 +129,7 @@ def headline_results(
     evaluations: Sequence[Evaluation],
     *,
     heads: Sequence[str] = ("fine",),
-    n_resamples: int = 10_000,
+    n_resamples: int = N_RESAMPLES,
     seed: int = 0,
     expected: dict[str, set[tuple[str, int]]] | None = None,
 ) -> pd.DataFrame:
@@ -190,8 +191,8 @@ def headline_comparisons(
     pairs: Sequence[tuple[str, str]] | None = None,
     partitions: Sequence[str] = ("id_test", "ood_test"),
     heads: Sequence[str] = ("fine",),
-    n_resamples: int = 10_000,
-    n_permutations: int = 10_000,
+    n_resamples: int = N_RESAMPLES,
+    n_permutations: int = N_PERMUTATIONS,
     seed: int = 0,
     alpha: float = 0.05,
     order: Sequence[str] = (),

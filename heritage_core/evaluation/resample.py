@@ -19,6 +19,7 @@ import numpy as np
 from scipy.special import ndtr, ndtri
 
 from heritage_core.errors import ConfigError, DataError
+from heritage_core.evaluation import N_RESAMPLES
 from heritage_core.evaluation.metrics import SegCounts
 
 __all__ = ["BOOTSTRAP_METHODS", "class_iou", "mean_iou", "BootstrapResult", "bootstrap_ci"]
@@ -98,7 +99,7 @@ def bootstrap_ci(
     data: Samples,
     statistic: Statistic = mean_iou,
     *,
-    n_resamples: int = 10_000,
+    n_resamples: int = N_RESAMPLES,
     ci: float = 0.95,
     method: str = "percentile",
     seed: int = 0,

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from heritage_core.evaluation import N_RESAMPLES
 from heritage_core.evaluation.metrics import (
     FLOOR_NAME,
     SegCounts,
@@ -101,7 +102,7 @@ def partition_metrics(
     domains: Mapping[str, Mapping[str, str]] | None = None,
     violation: tuple[int, int] | None = None,
     *,
-    n_resamples: int = 10_000,
+    n_resamples: int = N_RESAMPLES,
     seed: int = 0,
 ) -> dict[str, Any]:
     """The ``metrics.json`` entry of one partition, from its per-image counts.

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from heritage_core.errors import ConfigError, DataError
+from heritage_core.evaluation import N_PERMUTATIONS, N_RESAMPLES
 from heritage_core.evaluation.metrics import SegCounts, reduce_counts
 from heritage_core.evaluation.resample import (
     BootstrapResult,
@@ -90,7 +91,7 @@ def paired_bootstrap(
     counts_b: SegCounts,
     statistic: Statistic = mean_iou,
     *,
-    n_resamples: int = 10_000,
+    n_resamples: int = N_RESAMPLES,
     ci: float = 0.95,
     method: str = "percentile",
     seed: int = 0,
@@ -185,7 +186,7 @@ def gap_ci(
     statistic: Statistic | None = None,
     *,
     classes: str | np.ndarray = "common",
-    n_resamples: int = 10_000,
+    n_resamples: int = N_RESAMPLES,
     ci: float = 0.95,
     method: str = "percentile",
     seed: int = 0,
@@ -257,7 +258,7 @@ def paired_permutation_test(
     counts_b: SegCounts,
     statistic: Statistic = mean_iou,
     *,
-    n_permutations: int = 10_000,
+    n_permutations: int = N_PERMUTATIONS,
     seed: int = 0,
     batch: int = 1000,
 ) -> PermutationTestResult:
@@ -396,7 +397,7 @@ def describe_se(ddof: int = 1) -> str:
 def summarise_counts(
     path: str | Path,
     *,
-    n_resamples: int = 10_000,
+    n_resamples: int = N_RESAMPLES,
     ci: float = 0.95,
     method: str = "percentile",
     seed: int = 0,

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from heritage_core.errors import ConfigError
+from heritage_core.evaluation import N_RESAMPLES
 
 __all__ = ["FILM_DIR", "FILM_METRICS", "SMOKE_FIELDS", "FilmParams", "make_film_params"]
 
@@ -67,7 +68,7 @@ class FilmParams:
     score_tile_px: int = 128
     eval_crop_px: int | None = None
     held_out: tuple[str, ...] | None = None
-    n_resamples: int = 10_000
+    n_resamples: int = N_RESAMPLES
     seed: int = 0
     device: str = "cpu"
 

@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from heritage_core.errors import ConfigError, RunError
+from heritage_core.evaluation import N_RESAMPLES
 from heritage_core.evaluation.dg import compare_variants, find_run_dirs, read_results, write_comparisons
 from heritage_core.evaluation.store import BASE_HEAD
 from heritage_core.report.aggregate import fold_order, ordered_variants
@@ -68,7 +69,7 @@ def check_report_params(
     qualitative_ids: Sequence[str] = (),
     n_qualitative: int = 3,
     compare: Sequence[str] = ("flat", "curriculum"),
-    n_resamples: int = 10_000,
+    n_resamples: int = N_RESAMPLES,
     smoke: bool = False,
 ) -> ReportParams:
     """Validate every parameter of notebook 05 in one call.

@@ -40,6 +40,7 @@ import yaml
 
 from heritage_core.data.augment import resolve_augment
 from heritage_core.errors import ConfigError
+from heritage_core.evaluation import N_PERMUTATIONS, N_RESAMPLES
 from heritage_core.film.settings import FILM_DIR, FilmParams, make_film_params
 from heritage_core.runs import read_yaml
 from heritage_core.splits.protocols import EVAL_PARTITIONS
@@ -298,7 +299,7 @@ class EvaluateSpec:
     partitions: tuple[str, ...] = EVAL_PARTITIONS
     consistent: bool = False
     score_max_side_px: int | None = None
-    n_resamples: int = 10_000
+    n_resamples: int = N_RESAMPLES
 
     def __post_init__(self) -> None:
         if not self.partitions or any(p not in EVAL_PARTITIONS for p in self.partitions):
@@ -318,8 +319,8 @@ class AnalysisSpec:
         heads: heads compared between variants.
     """
 
-    n_resamples: int = 10_000
-    n_permutations: int = 10_000
+    n_resamples: int = N_RESAMPLES
+    n_permutations: int = N_PERMUTATIONS
     heads: tuple[str, ...] = ("fine",)
 
     def __post_init__(self) -> None:
