@@ -282,8 +282,8 @@ _WEIGHTING_TEXT = {
 
 def _class_weighting(info: Mapping[str, object]) -> str:
     """The paper's sentence on the focal class weights of a run (``run.json``), or "" when it used none."""
-    records = dict(info.get("class_weights") or {})
-    if not (dict(info.get("params") or {}).get("class_weights") and records):
+    records = dict(info.get("class_weights") or {})  # written by the trainer only when it weights classes
+    if not records:
         return ""
     methods = sorted({str(r.get("method")) for r in records.values()})
     how = " and ".join(_WEIGHTING_TEXT.get(m, tex_escape(m)) for m in methods)

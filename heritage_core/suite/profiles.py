@@ -83,11 +83,6 @@ _PROTOCOL_FOLDS = {
 }
 
 
-def _variant_stages() -> dict[str, list[tuple[str, int]]]:
-    """Variant name -> its (stage name, epochs), from the packaged variants file (``train.load_variants``)."""
-    return {name: [(s.name, s.epochs) for s in v.stages] for name, v in load_variants().items()}
-
-
 @dataclass(frozen=True)
 class DatasetSpec:
     """Where the images come from and how they are cached.
@@ -175,7 +170,7 @@ class GridSpec:
     seeds: tuple[int, ...] = (0,)
 
     def __post_init__(self) -> None:
-        known = list(_variant_stages())
+        known = list(load_variants())
         for key, values in (("grid.variants", self.variants), ("grid.encoders", self.encoders), ("grid.seeds", self.seeds)):
             if not values or len(set(values)) != len(values):
                 raise bad_value(key, list(values), "a non-empty list without repeats")
@@ -260,11 +255,11 @@ class TrainSpec:
             except ConfigError as exc:
                 raise bad_value("train.augment", self.augment, f"True, False or valid settings ({exc})") from None
         if self.stage_epochs is not None:
-            variants = _variant_stages()
+            variants = load_variants()
             for variant, epochs in self.stage_epochs.items():
                 if variant not in variants:
                     raise bad_value(f"train.stage_epochs.{variant}", list(epochs), f"keyed by a variant from {list(variants)}")
-                stages = [name for name, _ in variants[variant]]
+                stages = [stage.name for stage in variants[variant].stages]
                 if len(epochs) != len(stages) or min(epochs) < 1:
                     raise bad_value(f"train.stage_epochs.{variant}", list(epochs),
                                f"{len(stages)} integer(s) >= 1, one per stage ({', '.join(stages)})")

@@ -167,8 +167,7 @@ def load_variants(path: str | Path | None = None) -> dict[str, Variant]:
         if not isinstance(spec, dict) or set(spec) - allowed or "arch" not in spec or "stages" not in spec:
             raise ConfigError(
                 f"{where}: must be a mapping with keys arch, stages and optional description, factors, label, colour "
-                f"and marker, "
-                f"got {spec!r}"
+                f"and marker, got {spec!r}"
             )
         factors = spec.get("factors", {})
         if not isinstance(factors, dict) or set(factors) - set(FACTORS):
