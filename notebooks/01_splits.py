@@ -31,13 +31,13 @@
 # and the cached per-item class histograms.
 #
 # **Runs as opened**: the parameters are the demo suite's (`parameters/demo.yaml`), so the notebook builds what
-# `make demo` builds first: 160 synthetic items, their cache at 128 px and the `locontent` manifests, all under
+# `make demo` builds first: 240 synthetic items, their cache at 128 px and the `locontent` manifests, all under
 # `suites/demo`.
 
 # %% tags=["parameters"]
 cache_dir = "suites/demo/cache"  # ingest cache to split; built from source_dir when it does not exist
 source_dir = "suites/demo/data"  # dataset source ingested when cache_dir is missing; empty string: none
-synthetic_n = 160  # synthetic items written to source_dir first when it has no parquet shards; 0: never
+synthetic_n = 240  # synthetic items written to source_dir first when it has no parquet shards; 0: never
 synthetic_seed = 0  # seed of the synthetic dataset
 synthetic_min_mark_px = 3  # smallest width of thin synthetic marks and specks, px (1: ARTeFACT-like)
 max_side_px = 128  # long side in px of the cached items when the cache is built here: the scale of every run

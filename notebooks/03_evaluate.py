@@ -40,7 +40,7 @@
 # to run first when the run is missing.
 
 # %% tags=["parameters"]
-run_dir = "suites/demo/runs/line_art/curriculum/resnet10t/seed0"  # finished run directory to evaluate (run.json with status finished); eval/ is written inside
+run_dir = "suites/demo/runs/line_art/curriculum/test_resnet/seed0"  # finished run directory to evaluate (run.json with status finished); eval/ is written inside
 partitions = ["val", "id_test", "ood_test"]  # partitions to evaluate; empty ones are skipped and recorded
 score_cache = ""  # cache of the same source at a larger long side whose masks are scored; "": the run's cache
 consistent = False  # also score the hierarchy-consistent (best-path) predictions of hierarchical models

@@ -22,7 +22,7 @@ DEMO_STEPS = plan_suite(load_profile(ROOT / "parameters" / "demo.yaml"), root=RO
 #: The notebooks of the demo suite, and those that need an earlier one's outputs.
 DEMO_NOTEBOOKS = NOTEBOOKS[:5]
 NEEDS_INPUTS = NOTEBOOKS[1:5]
-#: Defaults that choose what the suite holds: 05's "" is the results table's only encoder (the demo's resnet10t).
+#: Defaults that choose what the suite holds: 05's "" is the results table's only encoder (the demo's test_resnet).
 FROM_THE_SUITE = {("05_paper_figures", "encoder"): ""}
 
 

@@ -38,7 +38,7 @@ def test_shipped_profiles_have_the_promised_grids() -> None:
     demo = load_profile("demo")
     assert demo.name == "demo" and demo.device == "cpu" and demo.dataset.source == "synthetic"
     assert [(c.fold, c.variant) for c in demo.cells()] == [(f, v) for f in LOCONTENT for v in ("flat", "curriculum")]
-    assert demo.grid is not None and demo.grid.encoders == ("resnet10t",) and demo.train.img_size == 64
+    assert demo.grid is not None and demo.grid.encoders == ("test_resnet",) and demo.train.img_size == 64
     assert (demo.train.init, demo.train.lr_scale, demo.train.equal_stage_lr) == ("random", 30.0, True)
 
     cpu = load_profile("cpu")
