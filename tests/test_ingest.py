@@ -300,3 +300,14 @@ def test_synthetic_cache_fixture_records_that_it_is_synthetic(synthetic_cache: P
     for record in cache.records(cache.ids[:8]):
         assert max(record.mask.shape) <= 128 and record.image.shape[:2] == record.mask.shape
         assert set(np.unique(record.mask).tolist()) <= {*range(16), 255}
+
+
+def test_cache_loads_by_id_and_names_an_unknown_one(synthetic_cache: Path) -> None:
+    cache = open_cache(synthetic_cache)
+    item_id = cache.ids[3]
+    stem = cache.index.loc[item_id, "file"]
+    np.testing.assert_array_equal(cache.load_image(item_id), np.load(synthetic_cache / "images" / f"{stem}.npy"))
+    np.testing.assert_array_equal(cache.load_mask(item_id, mmap=True), np.load(synthetic_cache / "masks" / f"{stem}.npy"))
+    for load in (cache.load_image, cache.load_mask, cache.label_level):
+        with pytest.raises(DataError, match="has no item with id 'nope'"):
+            load("nope")

@@ -125,6 +125,8 @@ class Cache:
         if missing:
             raise DataError(f"'{index_path}' lacks columns {missing}; re-run 'heritage ingest'")
         self.index: pd.DataFrame = index.set_index("id", drop=False)
+        # id -> file stem: the loaders' per-item lookup, without a pandas row lookup per array
+        self._files: dict[str, str] = dict(zip(self.index["id"], self.index["file"]))
         self.fingerprint: str = self.meta["fingerprint"]
         actual = compute_fingerprint(self.index)
         if actual != self.fingerprint:
@@ -141,19 +143,28 @@ class Cache:
         """Item ids in index order."""
         return self.index["id"].tolist()
 
+    def _missing(self, item_id: str) -> DataError:
+        return DataError(f"cache '{self.root}' has no item with id '{item_id}'")
+
     def _row(self, item_id: str) -> pd.Series:
         try:
             return self.index.loc[item_id]
         except KeyError:
-            raise DataError(f"cache '{self.root}' has no item with id '{item_id}'") from None
+            raise self._missing(item_id) from None
+
+    def _file(self, item_id: str) -> str:
+        try:
+            return self._files[item_id]
+        except KeyError:
+            raise self._missing(item_id) from None
 
     def load_image(self, item_id: str, mmap: bool = False) -> np.ndarray:
         """The (H, W, 3) uint8 image of ``item_id``."""
-        return np.load(self.root / "images" / f"{self._row(item_id)['file']}.npy", mmap_mode="r" if mmap else None)
+        return np.load(self.root / "images" / f"{self._file(item_id)}.npy", mmap_mode="r" if mmap else None)
 
     def load_mask(self, item_id: str, mmap: bool = False) -> np.ndarray:
         """The (H, W) uint8 mask of ``item_id`` at its own label level (255 = ignore)."""
-        return np.load(self.root / "masks" / f"{self._row(item_id)['file']}.npy", mmap_mode="r" if mmap else None)
+        return np.load(self.root / "masks" / f"{self._file(item_id)}.npy", mmap_mode="r" if mmap else None)
 
     def label_level(self, item_id: str) -> str:
         """``fine`` or ``binary``."""
