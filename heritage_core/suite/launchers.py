@@ -41,6 +41,7 @@ __all__ = [
     "SuiteReport",
     "LaunchOptions",
     "execute_step",
+    "dispatch_order",
     "run_steps",
     "task_command",
     "local",
@@ -279,6 +280,31 @@ def _spawned_result(plan: SuitePlan, step: Step, returncode: int) -> StepResult:
                       record.get("kernel_start_s"), str(record.get("error") or ""))
 
 
+def dispatch_order(steps: Sequence[Step]) -> list[Step]:
+    """``steps`` by the number of steps among them that depend on each, directly or not (most first), then in order.
+
+    The order in which parallel slots take ready steps: a step that more of the suite waits for goes first
+    (list scheduling by descendants). In the suite's plan every 02_train_curriculum step (its 03_evaluate, 04 and
+    05 after it) precedes every 03_evaluate step (04 and 05 after it).
+    """
+    dependents: dict[str, set[str]] = {s.key: set() for s in steps}
+    for step in steps:
+        for dep in step.depends:
+            if dep in dependents:
+                dependents[dep].add(step.key)
+    descendants: dict[str, frozenset[str]] = {}
+
+    def below(key: str) -> frozenset[str]:
+        if key not in descendants:
+            descendants[key] = frozenset(dependents[key]).union(*(below(k) for k in dependents[key]))
+        return descendants[key]
+
+    for step in steps:
+        below(step.key)
+    position = {s.key: i for i, s in enumerate(steps)}
+    return sorted(steps, key=lambda s: (-len(descendants[s.key]), position[s.key]))
+
+
 def run_steps(
     plan: SuitePlan,
     steps: Sequence[Step],
@@ -295,6 +321,8 @@ def run_steps(
     must already be finished (:func:`step_state`), otherwise the step is skipped too. With ``jobs`` > 1, up to
     ``jobs`` ready steps run at once, each in a child ``python -m heritage_core.suite task`` process whose
     kernels get ``OMP_NUM_THREADS`` = cores // jobs (unless set); their stderr goes to ``steps/<key>.log``.
+    A free slot takes the ready step with the most steps after it (:func:`dispatch_order`): every training
+    starts before any evaluation, so the short evaluations fill the slots the last trainings leave idle.
 
     Args:
         plan: the plan.
@@ -317,7 +345,7 @@ def run_steps(
         raise ConfigError(f"jobs is {jobs}; give 1 or more steps to run at once")
     selected = {s.key for s in steps}
     results: dict[str, StepResult] = {}
-    waiting = list(steps)
+    waiting = dispatch_order(steps) if jobs > 1 else list(steps)
     running: dict[str, tuple[Step, subprocess.Popen[bytes]]] = {}
     bar = tqdm(total=len(steps), desc=f"suite {plan.name}", unit="step", disable=not progress, file=sys.stderr)
     try:
