@@ -145,10 +145,11 @@ def test_parallel_jobs_respect_dependencies(stubbed: tuple[SuitePlan, Path],
 
 def test_parallel_slots_take_every_training_before_any_evaluation(tmp_path: Path) -> None:
     steps = plan_suite(load_profile(ROOT / "parameters" / "demo.yaml"), root=tmp_path).steps
-    order = [s.notebook for s in launchers.dispatch_order(steps)]
+    ordered = launchers.dispatch_order(steps)
+    order = [s.notebook for s in ordered]
     assert order == ["01_splits"] + ["02_train_curriculum"] * 8 + ["03_evaluate"] * 8 + ["04_dg_gap", "05_paper_figures"]
     trainings = [s.key for s in steps if s.notebook == "02_train_curriculum"]
-    assert [s.key for s in launchers.dispatch_order(steps) if s.notebook == "02_train_curriculum"] == trainings
+    assert [s.key for s in ordered if s.notebook == "02_train_curriculum"] == trainings
     # the count is over every step after a step, not its direct dependents only, and needs no plan order
     chain = [Step("c", "05_paper_figures", {}, ("b",)), Step("b", "04_dg_gap", {}, ("a",)), Step("a", "01_splits", {}),
              Step("x", "03_evaluate", {}, ("a",)), Step("y", "03_evaluate", {}, ("a",))]

@@ -143,20 +143,16 @@ class Cache:
         """Item ids in index order."""
         return self.index["id"].tolist()
 
-    def _missing(self, item_id: str) -> DataError:
-        return DataError(f"cache '{self.root}' has no item with id '{item_id}'")
-
-    def _row(self, item_id: str) -> pd.Series:
-        try:
-            return self.index.loc[item_id]
-        except KeyError:
-            raise self._missing(item_id) from None
-
     def _file(self, item_id: str) -> str:
+        """The file stem of ``item_id``; the one check that the id is in the cache."""
         try:
             return self._files[item_id]
         except KeyError:
-            raise self._missing(item_id) from None
+            raise DataError(f"cache '{self.root}' has no item with id '{item_id}'") from None
+
+    def _row(self, item_id: str) -> pd.Series:
+        self._file(item_id)
+        return self.index.loc[item_id]
 
     def load_image(self, item_id: str, mmap: bool = False) -> np.ndarray:
         """The (H, W, 3) uint8 image of ``item_id``."""
