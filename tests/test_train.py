@@ -286,6 +286,10 @@ def test_load_trained_model_has_the_final_best_weights(curriculum: dict) -> None
     assert not model.training and info["variant"] == "curriculum"
     best = curriculum["ckpts"]["3_best"]["model"]
     assert all(torch.equal(v, best[k]) for k, v in model.state_dict().items())
+    # the memory format the run trained and validated in (channels-last by default, on the CPU too)
+    assert info["params"]["channels_last"]
+    kernels = [p for p in model.parameters() if p.ndim == 4 and p.shape[-1] > 1]
+    assert kernels and all(p.is_contiguous(memory_format=torch.channels_last) for p in kernels)
 
 
 # ------------------------------------------------------------------------------------ failure, force, BN freeze

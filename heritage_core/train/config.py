@@ -119,7 +119,8 @@ class TrainConfig:
         num_workers: data-loader worker processes (0: load in the main process).
         amp: bf16 autocast on CUDA for training, validation and the final evaluation alike (always off on the
             CPU, which runs in float32).
-        channels_last: channels-last memory format on CUDA (always off on CPU).
+        channels_last: channels-last memory format for training, validation and the final evaluation, on CPU and
+            CUDA (on one CPU core a test_resnet step is 10-20 % shorter with it, a ResNet-10t step the same).
         compile: wrap the model in ``torch.compile`` for training.
         progress: show tqdm progress bars.
     """
