@@ -143,6 +143,21 @@ def test_parallel_jobs_respect_dependencies(stubbed: tuple[SuitePlan, Path],
         _run(plan, notebooks, jobs=0)
 
 
+def test_runner_processes_import_papermill_without_the_iri_grammars() -> None:
+    # jsonschema's optional rfc3987_syntax builds grammars at import (1.7 s a task process); nbformat checks no format
+    code = (
+        "import sys\n"
+        "from heritage_core.suite import runner\n"
+        "assert 'jsonschema' not in sys.modules\n"
+        "try:\n    runner.main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "import nbformat, papermill\n"
+        "nbformat.validate(nbformat.v4.new_notebook())\n"
+        "print(repr(sys.modules.get('rfc3987_syntax', 'absent')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "None"
+
+
 def test_parallel_slots_take_every_training_before_any_evaluation(tmp_path: Path) -> None:
     steps = plan_suite(load_profile(ROOT / "parameters" / "demo.yaml"), root=tmp_path).steps
     ordered = launchers.dispatch_order(steps)

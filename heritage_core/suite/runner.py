@@ -332,7 +332,14 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m heritage_core.suite``; returns the exit status (see :func:`run_command`)."""
+    """Entry point of ``python -m heritage_core.suite``; returns the exit status (see :func:`run_command`).
+
+    The runner's processes (this one and each step's task process) import papermill, whose nbformat imports
+    jsonschema, which imports its optional ``rfc3987_syntax`` for the ``iri`` string formats; that module builds
+    its grammars at import, 1.7 s a process (python-jsonschema/jsonschema#1428). nbformat checks no string
+    format, so these processes do without it: about 30 CPU s over the demo's 19 steps.
+    """
+    sys.modules.setdefault("rfc3987_syntax", None)
     quiet_environment()
     return run_command(build_parser().parse_args(argv))
 
