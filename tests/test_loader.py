@@ -120,6 +120,25 @@ def test_same_seed_same_item_and_unknown_inputs(cache_dir: Path) -> None:
     assert resolve_augment(None)["scale_range"] == list(DEFAULT_AUGMENT["scale_range"])
 
 
+def test_items_are_read_through_memory_maps_opened_once(cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pickle
+
+    cache = open_cache(cache_dir)
+    opened: list[tuple[str, bool]] = []
+    load_image = cache.load_image
+    monkeypatch.setattr(cache, "load_image", lambda i, mmap=False: opened.append((i, mmap)) or load_image(i, mmap))
+    ds = SegmentationDataset(cache, ["item0", "item1"], img_size=32, train=True)
+    fresh = SegmentationDataset(cache_dir, ["item0", "item1"], img_size=32, train=True)
+    for epoch in range(3):
+        for index in range(2):
+            item = ds[(index, 10 * epoch + index)]
+            assert torch.equal(item["image"], fresh[(index, 10 * epoch + index)]["image"])
+    assert opened == [("item0", True), ("item1", True)]  # once per item, memory-mapped
+    assert len(fresh._arrays) == 2 and not pickle.loads(pickle.dumps(fresh))._arrays  # not sent to spawned workers
+    image, mask = ds._load(0)
+    assert not image.flags.writeable and not mask.flags.writeable  # a transform cannot write into the cache
+
+
 def _batches(loader) -> list[dict]:
     return [batch for batch in loader]
 

@@ -165,6 +165,11 @@ class SegmentationDataset(Dataset):
     Indexing with an int uses the pipeline's own random stream (seeded with 0 at construction); indexing
     with ``(index, seed)``, as the loaders of :func:`build_loader` do, re-seeds it so the item depends on
     ``seed`` alone. Evaluation items ignore the seed.
+
+    Each item's cached image and mask are memory-mapped (read-only) on first use and the maps are kept, so
+    later epochs read them from the page cache without opening and parsing the ``.npy`` files again (0.9 ms of
+    a 2.2 ms training item at 128 px). The maps hold no private memory and are not pickled: a worker started
+    with ``spawn`` opens its own.
     """
 
     def __init__(
@@ -189,14 +194,27 @@ class SegmentationDataset(Dataset):
         self.label_levels = [self.cache.label_level(i) for i in self.ids]
         self._transform = build_train_transform(self.img_size, self.augment) if self.train else None
         self._taxonomy = default_taxonomy()
+        self._arrays: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def __len__(self) -> int:
         return len(self.ids)
 
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_arrays": {}}
+
+    def _load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """The read-only memory maps of item ``index``'s cached image (H, W, 3) and mask (H, W), uint8."""
+        arrays = self._arrays.get(index)
+        if arrays is None:
+            item_id = self.ids[index]
+            arrays = self._arrays[index] = (self.cache.load_image(item_id, mmap=True),
+                                            self.cache.load_mask(item_id, mmap=True))
+        return arrays
+
     def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
         index, seed = key if isinstance(key, tuple) else (key, None)
         item_id, level = self.ids[index], self.label_levels[index]
-        image, mask = self.cache.load_image(item_id), self.cache.load_mask(item_id)
+        image, mask = self._load(index)
         if self._transform is not None:
             if seed is not None:
                 self._transform.set_random_seed(int(seed))
