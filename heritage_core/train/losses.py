@@ -4,9 +4,9 @@ Per head (``binary``, ``coarse``, ``fine``) the loss is ``dice_weight * Dice + f
 (1.0 and 1.0 by default: an equal mix), computed on the non-ignored pixels only. The softmax is taken per
 pixel, so its value at a valid pixel does not depend on any other; pixels whose target is ``IGNORE_INDEX``
 (255) are then *selected out* of every sum (``torch.where``, not a product), so they add nothing to any Dice
-sum or focal mean and receive exactly zero gradient, whatever their (non-NaN) logits. Every term is a masked
-reduction over the (N, C, H, W) map, with no gather of the valid pixels into a list: on a CPU that is half
-the time of the loss. The hierarchical loss is
+sum or focal mean and receive exactly zero gradient, whatever their finite logits. Every term is a masked
+reduction over the (N, C, H, W) map rather than a gather of the valid pixels into a list, which takes twice
+as long on a CPU. The hierarchical loss is
 
     total = w_binary * L_binary + w_coarse * L_coarse + w_fine * L_fine     (defaults 0.2, 0.3, 1.0)
 
@@ -46,7 +46,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from heritage_core.data.cache import Cache, open_cache
