@@ -336,7 +336,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     The runner's processes (this one and each step's task process) import papermill, whose nbformat imports
     jsonschema, which imports its optional ``rfc3987_syntax`` for the ``iri`` string formats; that module builds
-    its grammars at import, 1.7 s a process (python-jsonschema/jsonschema#1428). nbformat checks no string
+    its grammars at import, 1.7-2.6 s a process (python-jsonschema/jsonschema#1428). nbformat checks no string
     format, so these processes do without it: about 30 CPU s over the demo's 19 steps.
     """
     sys.modules.setdefault("rfc3987_syntax", None)

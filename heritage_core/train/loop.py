@@ -126,10 +126,10 @@ def _torch_settings(device: torch.device, compiled: bool) -> Iterator[None]:
 
     On the CPU the eager kernels' switch is set with ``torch.set_deterministic_debug_mode("warn")``, which is
     ``torch.use_deterministic_algorithms(True, warn_only=True)`` without the flag for inductor: setting that
-    flag imports ``torch._inductor`` (3.4 s on a CPU core), and only ``compiled`` models read it. Deterministic
-    mode would also fill every new tensor with NaN (``torch.utils.deterministic.fill_uninitialized_memory``), a
-    check for kernels that read memory they never wrote; it costs 5-7 % of a CPU training step and changes no
-    result, so it is off while training.
+    flag imports ``torch._inductor`` (1.2-3.4 s on a CPU core, as ``torch._dynamo`` is already imported or
+    not), and only ``compiled`` models read it. Deterministic mode would also fill every new tensor with NaN
+    (``torch.utils.deterministic.fill_uninitialized_memory``), a check for kernels that read memory they never
+    wrote; it costs 5-7 % of a CPU training step and changes no result, so it is off while training.
     """
     saved = (torch.get_deterministic_debug_mode(), torch.utils.deterministic.fill_uninitialized_memory,
              torch.backends.cudnn.benchmark, torch.get_float32_matmul_precision())
