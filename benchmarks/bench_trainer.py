@@ -47,14 +47,12 @@ def _sync(device: torch.device) -> None:
 
 
 def _step_times(model: torch.nn.Module, batch: dict[str, Any], device: torch.device, steps: int, blocks: int,
-                amp: bool, channels_last: bool) -> dict[str, float]:
-    """Median seconds per step of the bare loop and of ``train_step``, in alternating blocks."""
+                amp: bool) -> dict[str, float]:
+    """Median seconds per step of the bare loop and of ``train_step``, in alternating blocks, channels-last."""
     loss_fn = HierarchicalLoss().to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0)
-    images = batch["image"].to(device)
-    if channels_last:
-        images = images.contiguous(memory_format=torch.channels_last)
+    images = batch["image"].to(device).contiguous(memory_format=torch.channels_last)
     targets = {h: batch[h].to(device) for h in loss_fn.heads}
 
     def bare() -> None:
@@ -66,7 +64,7 @@ def _step_times(model: torch.nn.Module, batch: dict[str, Any], device: torch.dev
         optimizer.step()
 
     def trainer() -> None:
-        train_step(model, batch, loss_fn, optimizer, scheduler, device=device, amp=amp, channels_last=channels_last)
+        train_step(model, batch, loss_fn, optimizer, scheduler, device=device, amp=amp, channels_last=True)
 
     times: dict[str, list[float]] = {"bare": [], "trainer": []}
     for fn in (bare, trainer):  # warm-up
@@ -84,12 +82,10 @@ def _step_times(model: torch.nn.Module, batch: dict[str, Any], device: torch.dev
 
 
 def _bare_epoch_images_per_s(cache_dir: Path, ids: list[str], args: argparse.Namespace, device: torch.device,
-                             amp: bool, channels_last: bool) -> list[float]:
+                             amp: bool) -> list[float]:
     torch.manual_seed(0)
     model = create_model("hierarchical", args.encoder, decoder_channels=args.decoder_channels,
-                         img_size=args.img_size).to(device)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
+                         img_size=args.img_size).to(device, memory_format=torch.channels_last)
     loader = build_loader(SegmentationDataset(open_cache(cache_dir), ids, args.img_size, train=True), args.batch_size,
                           shuffle=True, seed=0, num_workers=args.num_workers, device=device, drop_last=True)
     loss_fn = HierarchicalLoss().to(device)
@@ -100,9 +96,7 @@ def _bare_epoch_images_per_s(cache_dir: Path, ids: list[str], args: argparse.Nam
         _sync(device)
         start, images = time.perf_counter(), 0
         for batch in loader:
-            x = batch["image"].to(device, non_blocking=True)
-            if channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
+            x = batch["image"].to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 logits = model(x)
             total, _ = loss_fn({h: v.float() for h, v in logits.items()},
@@ -150,12 +144,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
         torch.manual_seed(0)
         model = create_model("hierarchical", args.encoder, decoder_channels=args.decoder_channels,
-                             img_size=args.img_size).to(device).to(memory_format=torch.channels_last)
+                             img_size=args.img_size).to(device, memory_format=torch.channels_last)
         model.train()
         dataset = SegmentationDataset(cache, train_ids[: args.batch_size], args.img_size, train=True)
         items = [dataset[i] for i in range(args.batch_size)]
         batch = {k: torch.stack([it[k] for it in items]) for k in ("image", "binary", "coarse", "fine")}
-        step = _step_times(model, batch, device, args.steps, args.blocks, amp=cuda, channels_last=True)
+        step = _step_times(model, batch, device, args.steps, args.blocks, amp=cuda)
 
         variants = root / "variants.yaml"
         variants.write_text(
@@ -163,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "      - {name: all, epochs: 1, lr: 1.0e-4, warmup_fraction: 0.05, loss_heads: [binary, coarse, fine],"
             " trainable: ['*']}\n"
         )
-        bare_rates = _bare_epoch_images_per_s(root / "cache", train_ids, args, device, cuda, True)
+        bare_rates = _bare_epoch_images_per_s(root / "cache", train_ids, args, device, cuda)
         run = train_run({
             "cache_dir": str(root / "cache"), "manifest_path": str(manifest_path), "run_dir": str(root / "run"),
             "variant": "bench", "variants_file": str(variants), "encoder": args.encoder, "img_size": args.img_size,
@@ -172,7 +166,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         })
         history = read_history(run)
         trainer_rate = statistics.median(history["images_per_s"].tolist()[1:] or history["images_per_s"].tolist())
-        bare_rates += _bare_epoch_images_per_s(root / "cache", train_ids, args, device, cuda, True)
+        bare_rates += _bare_epoch_images_per_s(root / "cache", train_ids, args, device, cuda)
         bare_rate = statistics.median(bare_rates)
 
     record = {

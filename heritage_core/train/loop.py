@@ -134,10 +134,7 @@ def _torch_settings(device: torch.device, compiled: bool) -> Iterator[None]:
     saved = (torch.get_deterministic_debug_mode(), torch.utils.deterministic.fill_uninitialized_memory,
              torch.backends.cudnn.benchmark, torch.get_float32_matmul_precision())
     if device.type == "cpu":
-        if compiled:
-            torch.use_deterministic_algorithms(True, warn_only=True)
-        else:
-            torch.set_deterministic_debug_mode("warn")
+        _set_deterministic_mode(1, compiled)  # 1: "warn"
         torch.utils.deterministic.fill_uninitialized_memory = False
     else:
         torch.backends.cudnn.benchmark = True
@@ -145,13 +142,19 @@ def _torch_settings(device: torch.device, compiled: bool) -> Iterator[None]:
     try:
         yield
     finally:
-        if device.type == "cpu" and compiled:
-            torch.use_deterministic_algorithms(saved[0] > 0, warn_only=saved[0] == 1)
-        else:
-            torch.set_deterministic_debug_mode(saved[0])
-        torch.utils.deterministic.fill_uninitialized_memory = saved[1]
+        if device.type == "cpu":
+            _set_deterministic_mode(saved[0], compiled)
+            torch.utils.deterministic.fill_uninitialized_memory = saved[1]
         torch.backends.cudnn.benchmark = saved[2]
         torch.set_float32_matmul_precision(saved[3])
+
+
+def _set_deterministic_mode(mode: int, compiled: bool) -> None:
+    """Deterministic debug mode 0 (off), 1 (warn) or 2 (error); inductor's flag too only for ``compiled`` models."""
+    if compiled:
+        torch.use_deterministic_algorithms(mode > 0, warn_only=mode == 1)
+    else:
+        torch.set_deterministic_debug_mode(mode)
 
 
 # ----------------------------------------------------------------------------------------------- trainer
