@@ -120,6 +120,27 @@ def test_same_seed_same_item_and_unknown_inputs(cache_dir: Path) -> None:
     assert resolve_augment(None)["scale_range"] == list(DEFAULT_AUGMENT["scale_range"])
 
 
+def test_flips_and_rotations_are_independent_draws(tmp_path: Path) -> None:
+    # albumentations' set_random_seed gives every transform its own generator with the same seed, so the flips
+    # and the rotation all fired together: an item was left alone or rotated, never mirrored
+    root = write_cache(tmp_path / "cache", random_items(1, 16, 16, seed=3))
+    augment = {"scale_p": 0.0, "color_jitter_p": 0.0, "damage_crop_p": 0.0}
+    ds = SegmentationDataset(root, ["item0"], img_size=16, train=True, augment=augment)
+    fine = torch.from_numpy(open_cache(root).load_mask("item0").astype(np.int64))
+    orientations = [torch.rot90(fine, k, (0, 1)).flip(1) if mirror else torch.rot90(fine, k, (0, 1))
+                    for k in range(4) for mirror in (False, True)]
+    seen = []
+    for seed in range(800):
+        item = ds[(0, seed)]
+        seen.append(next(i for i, o in enumerate(orientations) if torch.equal(item["fine"], o)))
+    counts = np.bincount(seen, minlength=8)
+    assert (counts > 0).all(), counts  # all eight symmetries of the square occur
+    mirrored = counts[1::2].sum() / len(seen)
+    assert 0.42 < mirrored < 0.58, counts  # p = 0.5 for an odd number of flips (hflip, vflip independent)
+    # the same seed still gives the same item
+    assert torch.equal(ds[(0, 11)]["fine"], ds[(0, 11)]["fine"])
+
+
 def test_items_are_read_through_memory_maps_opened_once(cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import pickle
 

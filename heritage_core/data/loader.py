@@ -27,7 +27,12 @@ torch's global state, and a worker process would inherit an identical copy of it
 therefore wraps its sampler so that every index travels with its own augmentation seed, drawn from a
 ``torch.Generator`` seeded with ``seed`` in the main process; the dataset re-seeds its pipeline from that
 seed before transforming the item. Batches are thus a function of ``seed`` alone: the same for any
-``num_workers``, and different from epoch to epoch because the generator keeps running. That generator,
+``num_workers``, and different from epoch to epoch because the generator keeps running. One numpy and one
+Python generator seeded from that seed serve every transform of the pipeline in turn
+(:func:`seed_transform`): albumentations' own ``set_random_seed`` gives each transform a fresh generator with
+the *same* seed, so every transform's first draw is the same number and the flips, the rotation, the rescale
+and the colour jitter of an item are decided together (with p = 0.5 each, an item was either left alone or
+rotated, and never mirrored). That generator,
 ``loader.sampler.generator``, holds the whole batch stream: restoring its state replays an epoch exactly.
 
 Normalisation. :data:`IMAGENET_MEAN`/:data:`IMAGENET_STD` and :func:`normalise_image` are the only image
@@ -59,6 +64,7 @@ __all__ = [
     "normalise_image",
     "resolve_augment",
     "build_train_transform",
+    "seed_transform",
     "SegmentationDataset",
     "seed_worker",
     "build_loader",
@@ -107,7 +113,7 @@ def build_train_transform(img_size: int, augment: Mapping[str, Any] | None = Non
     Args:
         img_size: side of the square crop, px.
         augment: settings over :data:`DEFAULT_AUGMENT` (validated with :func:`resolve_augment`).
-        seed: initial seed of the pipeline's own random state.
+        seed: initial seed of the pipeline's random state (:func:`seed_transform`).
 
     Returns:
         A ``Compose`` taking ``image`` (H, W, 3) uint8 and ``mask`` (H, W) uint8.
@@ -115,7 +121,7 @@ def build_train_transform(img_size: int, augment: Mapping[str, Any] | None = Non
     cfg = resolve_augment(augment)
     low, high = cfg["scale_range"]
     resize = {"interpolation": cv2.INTER_LINEAR, "mask_interpolation": cv2.INTER_NEAREST_EXACT, "area_for_downscale": "image"}
-    return A.Compose(
+    transform = A.Compose(
         [
             A.RandomScale(scale_limit=(low - 1.0, high - 1.0), p=cfg["scale_p"], **resize),
             # photometric jitter before the padding, so padded pixels are exactly black, as in test-time tiles
@@ -136,9 +142,24 @@ def build_train_transform(img_size: int, augment: Mapping[str, Any] | None = Non
             A.VerticalFlip(p=cfg["vflip_p"]),
             A.RandomRotate90(p=cfg["rotate90_p"]),
         ],
-        seed=seed,
         strict=True,
     )
+    seed_transform(transform, seed)
+    return transform
+
+
+def seed_transform(transform: A.BaseCompose, seed: int) -> None:
+    """Seed ``transform`` so that all its transforms draw in turn from one numpy and one Python generator.
+
+    Args:
+        transform: an albumentations pipeline; nested pipelines (``OneOf``) share the same generators.
+        seed: the seed of both generators.
+
+    Each transform's decisions are then independent draws and the whole pipeline's output a function of
+    ``seed`` alone. (``Compose.set_random_seed`` instead seeds a separate generator per transform with the same
+    seed, which makes their draws equal.)
+    """
+    transform.set_random_state(np.random.default_rng(seed), random.Random(seed))
 
 
 def _check_img_size(img_size: Any) -> int:
@@ -217,7 +238,7 @@ class SegmentationDataset(Dataset):
         image, mask = self._load(index)
         if self._transform is not None:
             if seed is not None:
-                self._transform.set_random_seed(int(seed))
+                seed_transform(self._transform, int(seed))
             out = self._transform(image=image, mask=mask)
             image, mask = out["image"], out["mask"]
         item: dict[str, Any] = {"image": normalise_image(image)}
