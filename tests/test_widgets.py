@@ -10,6 +10,7 @@ import pytest
 
 from eval_builders import evaluated_suite
 from heritage_core.report import panels, widgets
+from heritage_core.runs import FIGURE_DPI
 from heritage_core.errors import ConfigError
 from heritage_core.evaluation.store import load_evaluation
 from heritage_core.evaluation.metrics import ABSENT_CLASS_RULE
@@ -132,3 +133,18 @@ def test_show_evaluation_saves_confusion_figures_and_tables(suite, tmp_path: Pat
     assert sorted(saved) == ["id_test/binary", "id_test/fine", "val/binary", "val/fine"]
     assert all(p.stat().st_size > 5_000 for p in saved.values())
     assert (tmp_path / "classes_val_fine.csv").is_file()
+
+
+def test_show_evaluation_displays_the_saved_figures_at_screen_size(suite, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from IPython.display import Image
+
+    shown: list = []
+    monkeypatch.setattr(widgets, "_displayer", lambda display: shown.append)
+    saved = widgets.show_evaluation(suite.runs["random"], heads=("fine",), save_dir=tmp_path)
+    images = [o for o in shown if isinstance(o, Image)]
+    assert [i.data for i in images] == [p.read_bytes() for p in saved.values()]  # not rendered a second time
+    for image, path in zip(images, saved.values()):
+        data = path.read_bytes()
+        assert image.width == round(int.from_bytes(data[16:20], "big") * 100 / FIGURE_DPI)
+        assert 300 < image.width < int.from_bytes(data[16:20], "big")

@@ -35,7 +35,7 @@ import pandas as pd
 from heritage_core.errors import ConfigError
 from heritage_core.evaluation.store import Evaluation, load_evaluation
 from heritage_core.report.panels import head_scores, per_class_table, plot_class_iou, plot_confusion, plot_examples
-from heritage_core.runs import save_figure
+from heritage_core.runs import FIGURE_DPI, save_figure
 
 __all__ = [
     "WIDGETS_ENV",
@@ -140,7 +140,10 @@ def show_evaluation(run_dir: str | Path, heads: Sequence[str] = ("binary", "coar
                 show(Markdown(f"### {part} / {head}\n\n{table.attrs['caption']}"))
                 show(table.style.format({c: "{:.3f}" for c in ("iou", "iou_ci_low", "iou_ci_high", "acc", "dice")},
                                         na_rep="–"))
-                _show_figure(show, fig)
+                if save_dir is not None:
+                    _show_png(show, saved[f"{part}/{head}"])
+                else:
+                    _show_figure(show, fig)
             plt.close(fig)
     return saved
 
@@ -154,6 +157,16 @@ def _show_figure(show: Any, fig: Any) -> None:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)
     show(Image(data=buffer.getvalue(), format="png"))
+
+
+def _show_png(show: Any, path: Path) -> None:
+    """Display a PNG written by :func:`~heritage_core.runs.save_figure` at the size :func:`_show_figure` gives
+    (100 px an inch of the figure), without rendering the figure a second time."""
+    from IPython.display import Image
+
+    data = path.read_bytes()
+    width_px = int.from_bytes(data[16:20], "big")  # the IHDR chunk's width field
+    show(Image(data=data, format="png", width=round(width_px * 100 / FIGURE_DPI)))
 
 
 def _displayer(display: bool) -> Any:
