@@ -368,12 +368,19 @@ def test_all_ignore_image_leaks_into_no_loss_and_no_class(
 
 
 # ------------------------------------------------------------------------------------ learning check
+#: The fit check's augmentation: crops at the cache's scale, half of them on damage, nothing else (no rescale,
+#: flips, rotations or colour jitter), so the training items are seen as they are scored.
+_CROPS_ONLY = {"damage_crop_p": 0.5, "scale_range": [1.0, 1.0], "hflip_p": 0.0, "vflip_p": 0.0, "rotate90_p": 0.0,
+               "color_jitter_p": 0.0}
+
+
 @pytest.mark.slow
 def test_a_short_cpu_training_beats_the_all_clean_predictor(synthetic_cache: Path, tmp_path: Path) -> None:
-    """Fit check: after 200 steps on the CPU (64 px crops of the 128 px cache at its scale, ResNet-10t from random
-    weights at a random-init learning rate) the last epoch's fine mIoU on the 14 training items clearly beats
-    predicting Clean everywhere (the held-out val score is printed, not asserted: two dozen synthetic images and
-    a randomly initialised encoder do not generalise in a minute)."""
+    """Fit check: after 200 steps on the CPU (unaugmented 64 px crops of the 128 px cache at its scale, ResNet-10t
+    from random weights at a random-init learning rate) the last epoch's fine mIoU on the 14 training items clearly
+    beats predicting Clean everywhere (3.1x here; the held-out val score is printed, not asserted: two dozen
+    synthetic images and a randomly initialised encoder do not generalise in a minute). With the demo's flips,
+    rotations and colour jitter the same 200 steps fit the items less (1.7x)."""
     manifest = write_manifest(synthetic_cache, tmp_path / "splits", protocol="random", fractions=(0.3, 0.35, 0.35))
     variants = tmp_path / "variants.yaml"
     variants.write_text(
@@ -383,7 +390,7 @@ def test_a_short_cpu_training_beats_the_all_clean_predictor(synthetic_cache: Pat
     )
     cfg = tiny_config(synthetic_cache, manifest, tmp_path / "run", variant="quick", variants_file=str(variants),
                       encoder="resnet10t", img_size=64, overlap=0.0, decoder_channels=32, stage_epochs=[50],
-                      max_batches_per_epoch=None, augment={"damage_crop_p": 0.5, "scale_range": [1.0, 1.0]},
+                      max_batches_per_epoch=None, augment=_CROPS_ONLY,
                       weight_decay=0.0, val_interval=50)  # validation of the last epoch only: the fit is the check
     train_run(cfg)
     cache = open_cache(synthetic_cache)
