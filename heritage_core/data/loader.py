@@ -43,9 +43,8 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import albumentations as A
 import cv2
 import numpy as np
 import torch
@@ -56,6 +55,9 @@ from heritage_core.data.augment import DEFAULT_AUGMENT, resolve_augment
 from heritage_core.data.cache import Cache, open_cache
 from heritage_core.errors import ConfigError, DataError
 from heritage_core.taxonomy import HEADS, IGNORE_INDEX, default_taxonomy
+
+if TYPE_CHECKING:
+    import albumentations as A
 
 __all__ = [
     "IMAGENET_MEAN",
@@ -118,6 +120,8 @@ def build_train_transform(img_size: int, augment: Mapping[str, Any] | None = Non
     Returns:
         A ``Compose`` taking ``image`` (H, W, 3) uint8 and ``mask`` (H, W) uint8.
     """
+    import albumentations as A  # here, not at import: evaluation and reporting load this module without training
+
     cfg = resolve_augment(augment)
     low, high = cfg["scale_range"]
     resize = {"interpolation": cv2.INTER_LINEAR, "mask_interpolation": cv2.INTER_NEAREST_EXACT, "area_for_downscale": "image"}
