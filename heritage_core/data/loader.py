@@ -32,8 +32,8 @@ Python generator seeded from that seed serve every transform of the pipeline in 
 (:func:`seed_transform`): albumentations' own ``set_random_seed`` gives each transform a fresh generator with
 the *same* seed, so every transform's first draw is the same number and the flips, the rotation, the rescale
 and the colour jitter of an item are decided together (with p = 0.5 each, an item was either left alone or
-rotated, and never mirrored). That generator,
-``loader.sampler.generator``, holds the whole batch stream: restoring its state replays an epoch exactly.
+rotated, and never mirrored). The torch generator, ``loader.sampler.generator``, holds the whole batch
+stream: restoring its state replays an epoch exactly.
 
 Normalisation. :data:`IMAGENET_MEAN`/:data:`IMAGENET_STD` and :func:`normalise_image` are the only image
 normalisation in the project.
