@@ -28,12 +28,9 @@ therefore wraps its sampler so that every index travels with its own augmentatio
 ``torch.Generator`` seeded with ``seed`` in the main process; the dataset re-seeds its pipeline from that
 seed before transforming the item. Batches are thus a function of ``seed`` alone: the same for any
 ``num_workers``, and different from epoch to epoch because the generator keeps running. One numpy and one
-Python generator seeded from that seed serve every transform of the pipeline in turn
-(:func:`seed_transform`): albumentations' own ``set_random_seed`` gives each transform a fresh generator with
-the *same* seed, so every transform's first draw is the same number and the flips, the rotation, the rescale
-and the colour jitter of an item are decided together (with p = 0.5 each, an item was either left alone or
-rotated, and never mirrored). The torch generator, ``loader.sampler.generator``, holds the whole batch
-stream: restoring its state replays an epoch exactly.
+Python generator seeded from that seed serve every transform of the pipeline in turn (:func:`seed_transform`),
+so an item's flips, rotation, rescale and jitter are independent draws. The torch generator,
+``loader.sampler.generator``, holds the whole batch stream: restoring its state replays an epoch exactly.
 
 Normalisation. :data:`IMAGENET_MEAN`/:data:`IMAGENET_STD` and :func:`normalise_image` are the only image
 normalisation in the project.
@@ -161,7 +158,8 @@ def seed_transform(transform: A.BaseCompose, seed: int) -> None:
 
     Each transform's decisions are then independent draws and the whole pipeline's output a function of
     ``seed`` alone. (``Compose.set_random_seed`` instead seeds a separate generator per transform with the same
-    seed, which makes their draws equal.)
+    seed, which makes their first draws equal: with p = 0.5 each, the flips and the rotation fired together, so
+    an item was either left alone or rotated, never mirrored, and the rescale and jitter followed the same draw.)
     """
     transform.set_random_state(np.random.default_rng(seed), random.Random(seed))
 
